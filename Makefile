@@ -1,0 +1,47 @@
+# `make build`: environment, pinned install, compile every rule into output/.
+# `make test`: what the tests need (pinned Python packages, the npm Kusto grammar), then the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KUSTO := tests/kusto
+
+.PHONY: build test check lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed requirements-test.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-test.lock
+	touch $@
+
+$(KUSTO)/node_modules/.installed: $(KUSTO)/package.json $(KUSTO)/package-lock.json
+	npm ci --prefix $(KUSTO) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+build: $(VENV)/.installed
+	$(BIN)/translator build
+
+# Fails, listing each artifact, when output/ is not what the rules compile to.
+check: $(VENV)/.installed
+	$(BIN)/translator build --check
+
+test: $(VENV)/.test-installed $(KUSTO)/node_modules/.installed
+	$(BIN)/ruff check translator tests
+	$(BIN)/ruff format --check translator tests
+	$(BIN)/python -m pytest
+
+# Regenerate the hashed locks after changing a pin in pyproject.toml (needs pip-tools and PyPI).
+lock:
+	$(BIN)/python -m pip install --quiet pip-tools==7.6.2
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --build-deps-for editable \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --build-deps-for editable \
+		--extra test --no-emit-index-url --no-emit-find-links -o requirements-test.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) $(KUSTO)/node_modules .pytest_cache

@@ -1,0 +1,1 @@
+"""Test-only helpers: the real grammars, and fixtures shared by the suites."""

@@ -1,0 +1,242 @@
+"""The command line: bad input gets a clear error and exit 1 and leaves output/ as it was."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from translator.build import read_tree
+from translator.cli import main
+
+RULE = Path("rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml")
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def errors(result: Result) -> str:
+    """The error lines only (notes about case and lookups are printed too)."""
+    return "\n".join(line for line in result.stderr.splitlines() if line.startswith("error: "))
+
+
+@pytest.fixture
+def workspace(root: Path, tmp_path: Path) -> Path:
+    """A copy of sigma/ and output/ to break things in."""
+    shutil.copytree(root / "sigma", tmp_path / "sigma")
+    shutil.copytree(root / "output", tmp_path / "output")
+    return tmp_path
+
+
+def rule_data(workspace: Path) -> dict:
+    return yaml.safe_load((workspace / "sigma" / RULE).read_text())
+
+
+def add_rule(workspace: Path, name: str, data: dict | str | bytes) -> Path:
+    path = workspace / "sigma" / "rules" / name
+    if isinstance(data, dict):
+        data = yaml.safe_dump(data, sort_keys=False)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+def failing_build(workspace: Path) -> Result:
+    """Build into the copied output/; it must fail and leave that output/ byte for byte as it was."""
+    before = read_tree(workspace / "output")
+    result = run("build", "--rules", str(workspace / "sigma"), "--output", str(workspace / "output"))
+    assert result.exit_code == 1, result.output + result.stderr
+    assert read_tree(workspace / "output") == before
+    assert "left unchanged" in result.stderr
+    return result
+
+
+def variant(workspace: Path, **changes: object) -> dict:
+    data = rule_data(workspace)
+    data["id"] = "0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01"
+    data["title"] = "Broken variant"
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key)
+        else:
+            data[key] = value
+    return data
+
+
+def test_invalid_yaml(workspace: Path) -> None:
+    path = add_rule(workspace, "bad.yml", "title: x\n  detection: [\n")
+    result = failing_build(workspace)
+    assert f"{path}: invalid YAML" in result.stderr
+
+
+def test_rule_without_logsource(workspace: Path) -> None:
+    path = add_rule(workspace, "nolog.yml", variant(workspace, logsource=None))
+    result = failing_build(workspace)
+    assert f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01)" in result.stderr
+    assert "must have a log source" in result.stderr
+
+
+def test_rule_without_condition(workspace: Path) -> None:
+    data = variant(workspace)
+    del data["detection"]["condition"]
+    path = add_rule(workspace, "nocond.yml", data)
+    result = failing_build(workspace)
+    assert f"{path}: rule 'Broken variant'" in result.stderr
+    assert "condition" in result.stderr
+
+
+def test_unmapped_field(workspace: Path) -> None:
+    data = variant(workspace)
+    data["detection"]["selection"]["operationname"] = "x"
+    path = add_rule(workspace, "unmapped.yml", data)
+    result = failing_build(workspace)
+    for target, pipeline in (
+        ("kibana-kql", "azure_activitylogs_to_ecs.yml"),
+        ("eql", "azure_activitylogs_to_ecs.yml"),
+        ("sentinel-kql", "azure_activitylogs_to_sentinel.yml"),
+    ):
+        assert (
+            f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): target {target}: "
+            f"field 'operationname' is not mapped (pipeline pipelines/{pipeline})"
+        ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"fields": ["operationName", "callerIPAddress"]}, "field 'callerIPAddress' is not mapped"),
+        (
+            {"first_seen": {"fields": ["callerIpAddressASN"], "history": "7d"}},
+            "field 'callerIpAddressASN' is not mapped",
+        ),
+        ({"first_seen": {"fields": ["callerIpAddressAsn"], "history": "14d"}}, "Sentinel reads at most 14d"),
+        ({"schedule": {"interval": "5m", "lookback": "1m"}}, "at least schedule.interval"),
+    ],
+)
+def test_bad_field_lists_and_attributes(workspace: Path, change: dict, reason: str) -> None:
+    path = add_rule(workspace, "attrs.yml", variant(workspace, **change))
+    result = failing_build(workspace)
+    assert f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): " in errors(result)
+    assert reason in errors(result)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("MICROSOFT.SERIALCONSOLE/SERIALPORTS/CONNECT/ACTIO?", "has no single-character ('?') wildcard"),
+        (None, "has no regular expressions"),
+    ],
+)
+def test_what_kibana_kql_cannot_express(workspace: Path, value: str | None, reason: str) -> None:
+    data = variant(workspace)
+    selection = data["detection"]["selection"]
+    del selection["operationName"]
+    if value is None:
+        selection["operationName|re"] = "^MICROSOFT\\.SERIALCONSOLE/.*$"
+    else:
+        selection["operationName"] = value
+    path = add_rule(workspace, "kql.yml", data)
+    result = failing_build(workspace)
+    lines = errors(result).splitlines()
+    assert len(lines) == 1
+    assert (
+        f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): target kibana-kql: "
+        in lines[0]
+    )
+    assert reason in lines[0]
+
+
+def test_unreadable_files(workspace: Path) -> None:
+    dangling = workspace / "sigma" / "rules" / "gone.yml"
+    dangling.symlink_to(workspace / "nowhere.yml")
+    binary = add_rule(workspace, "binary.yml", b"title: \xff\xfe\n")
+    result = failing_build(workspace)
+    assert f"{dangling}: cannot read the file" in result.stderr
+    assert f"{binary}: cannot read the file" in result.stderr
+
+
+def test_every_bad_rule_is_reported(workspace: Path) -> None:
+    """One bad rule does not stop the batch: both are reported, the good rule raises nothing."""
+    first = add_rule(workspace, "a.yml", "title: [\n")
+    second = add_rule(workspace, "b.yml", variant(workspace, logsource=None))
+    result = failing_build(workspace)
+    assert f"{first}: invalid YAML" in errors(result)
+    assert f"{second}: rule 'Broken variant'" in errors(result)
+    assert "azure_vm_serial_console_connect_new_principal_asn.yml" not in errors(result)
+    assert "2 error(s)" in result.stderr
+
+
+def test_duplicate_rule_id(workspace: Path) -> None:
+    path = add_rule(workspace, "copy.yml", rule_data(workspace))
+    result = failing_build(workspace)
+    assert f"{path}: rule " in result.stderr and "is also used by" in result.stderr
+
+
+def test_unknown_target(root: Path) -> None:
+    result = run("convert", str(root / "sigma" / RULE), "--target", "splunk")
+    assert result.exit_code == 1
+    assert "unknown target 'splunk'; the targets are: kibana-kql, eql, sentinel-kql" in result.stderr
+    assert result.stdout == ""
+
+
+def test_convert_unreadable_rule(tmp_path: Path) -> None:
+    result = run("convert", str(tmp_path / "missing.yml"), "--target", "eql")
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'missing.yml'}: cannot read the file" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["kibana-kql", "eql", "sentinel-kql"])
+def test_convert_prints_the_artifact(root: Path, target: str) -> None:
+    result = run("convert", str(root / "sigma" / RULE), "--target", target)
+    assert result.exit_code == 0, result.stderr
+    artifact = root / "output" / target / RULE.with_suffix(".eql" if target == "eql" else ".kql")
+    assert result.stdout == artifact.read_text()
+
+
+def test_check_fails_after_editing_the_rule(workspace: Path, root: Path) -> None:
+    path = workspace / "sigma" / RULE
+    path.write_text(path.read_text().replace("CONNECT/ACTION", "DISCONNECT/ACTION"))
+    result = run("build", "--check", "--rules", str(workspace / "sigma"), "--output", str(root / "output"))
+    assert result.exit_code == 1
+    for target, suffix in (("kibana-kql", ".kql"), ("eql", ".eql"), ("sentinel-kql", ".kql")):
+        assert f"drift: differs: {target}/{RULE.with_suffix(suffix)}" in result.stderr
+    assert "drift: differs: manifest.json" in result.stderr
+
+
+def test_check_reports_missing_and_stale(workspace: Path) -> None:
+    out = workspace / "output"
+    (out / "eql" / RULE.with_suffix(".eql")).unlink()
+    (out / "leftover.kql").write_text("x")
+    result = run("build", "--check", "--rules", str(workspace / "sigma"), "--output", str(out))
+    assert result.exit_code == 1
+    assert f"drift: missing: eql/{RULE.with_suffix('.eql')}" in result.stderr
+    assert "drift: stale (no rule makes it): leftover.kql" in result.stderr
+
+
+def test_build_replaces_stale_files(workspace: Path) -> None:
+    out = workspace / "output"
+    (out / "leftover.kql").write_text("x")
+    assert run("build", "--rules", str(workspace / "sigma"), "--output", str(out)).exit_code == 0
+    assert not (out / "leftover.kql").exists()
+
+
+def test_targets_lists_targets_and_pipelines() -> None:
+    result = run("targets")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["kibana-kql", "eql", "sentinel-kql"]
+    assert lines[2].endswith("pipelines/azure_activitylogs_to_sentinel.yml")
+
+
+@pytest.mark.parametrize("command", [[], ["build"], ["convert"], ["targets"]])
+def test_help(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_usage_error_exits_2() -> None:
+    assert run("convert").exit_code == 2
+    assert run("build", "--no-such-option").exit_code == 2

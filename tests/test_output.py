@@ -1,0 +1,87 @@
+"""output/ is golden: the build reproduces it byte for byte, and the manifest describes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
+from translator.build import Build, read_tree
+from translator.cli import main
+from translator.targets import TARGETS
+
+
+def test_build_reproduces_output_byte_for_byte(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    result = CliRunner().invoke(main, ["build", "--rules", str(root / "sigma"), "--output", str(out)])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert read_tree(out) == read_tree(root / "output")
+
+
+def test_build_is_deterministic(root: Path, tmp_path: Path) -> None:
+    trees = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert (
+            CliRunner()
+            .invoke(main, ["build", "--rules", str(root / "sigma"), "--output", str(out)])
+            .exit_code
+            == 0
+        )
+        trees.append(read_tree(out))
+    assert trees[0] == trees[1]
+
+
+def test_check_passes_on_committed_output(root: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["build", "--check", "--rules", str(root / "sigma"), "--output", str(root / "output")]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "up to date" in result.output
+
+
+def test_manifest_lists_every_artifact(root: Path, build: Build) -> None:
+    manifest = json.loads((root / "output" / "manifest.json").read_text())
+    files = read_tree(root / "output")
+    entries = manifest["artifacts"]
+    assert set(manifest) == {"artifacts"}
+    assert {e["artifact_path"] for e in entries} == {str(p) for p in files} - {"manifest.json"}
+    for entry in entries:
+        assert list(entry) == ["rule_id", "rule_path", "target", "kind", "artifact_path", "sha256"]
+        assert entry["kind"] == "query"
+        assert entry["target"] in TARGETS
+        assert (
+            hashlib.sha256((root / "output" / entry["artifact_path"]).read_bytes()).hexdigest()
+            == entry["sha256"]
+        )
+        assert (root / entry["rule_path"]).is_file()
+    assert entries == sorted(entries, key=lambda e: e["artifact_path"])
+    rules = {(e["rule_id"], e["rule_path"]) for e in entries}
+    assert len(entries) == len(rules) * len(TARGETS) == len(build.artifacts)
+
+
+def _queries(root: Path, target: str) -> list[Path]:
+    manifest = json.loads((root / "output" / "manifest.json").read_text())
+    paths = [root / "output" / e["artifact_path"] for e in manifest["artifacts"] if e["target"] == target]
+    assert paths, f"no {target} artifacts"
+    return paths
+
+
+@pytest.mark.parametrize("target", ["kibana-kql"])
+def test_kibana_artifacts_parse(root: Path, target: str) -> None:
+    for path in _queries(root, target):
+        parse_kibana_kql(path.read_text().rstrip("\n"))
+
+
+def test_eql_artifacts_parse(root: Path) -> None:
+    for path in _queries(root, "eql"):
+        parse_eql(path.read_text())
+
+
+def test_sentinel_artifacts_analyse_cleanly(root: Path, kusto: KustoAnalyzer) -> None:
+    for path in _queries(root, "sentinel-kql"):
+        assert kusto.errors(path.read_text()) == [], path

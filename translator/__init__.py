@@ -1,0 +1,1 @@
+"""Detection-as-code compiler: Sigma rules to Kibana KQL, Elasticsearch EQL and Sentinel KQL."""

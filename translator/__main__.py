@@ -1,0 +1,5 @@
+"""`python -m translator` runs the command line."""
+
+from translator.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The query dialects: one pySigma backend class per target language."""

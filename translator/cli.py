@@ -1,0 +1,98 @@
+"""The command line: build output/, convert one rule, list targets.
+
+Exit codes: 0 success, 1 rule errors or drift in output/, 2 usage errors (click's own).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from translator.build import compile_rules, differences, write_tree
+from translator.errors import RuleError
+from translator.loader import load_rule
+from translator.pipelines import PipelineError
+from translator.targets import TARGETS
+
+
+def _fail(lines: list[str], prefix: str = "error") -> None:
+    for line in lines:
+        click.echo(f"{prefix}: {line}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="translator")
+def main() -> None:
+    """Compile Sigma rules to Kibana KQL, Elasticsearch EQL and Microsoft Sentinel KQL."""
+
+
+@main.command()
+@click.option(
+    "--rules",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default="sigma",
+    show_default=True,
+    help="Directory searched recursively for Sigma rules (*.yml, *.yaml).",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="output",
+    show_default=True,
+    help="Directory the artifacts and manifest.json are written to; replaced as a whole.",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 listing each artifact that differs.")
+def build(rules: Path, output: Path, check: bool) -> None:
+    """Compile every rule under RULES to every target into OUTPUT.
+
+    All rules are compiled and every error is reported. If any rule fails, OUTPUT is left exactly as
+    it was.
+    """
+    try:
+        result = compile_rules(rules)
+    except PipelineError as e:
+        _fail([str(e)])
+        sys.exit(1)
+    _fail(result.notes, prefix="note")
+    if result.errors:
+        _fail([str(e) for e in result.errors])
+        click.echo(f"{len(result.errors)} error(s); {output} left unchanged", err=True)
+        sys.exit(1)
+    files = result.files()
+    if check:
+        drift = differences(output, files)
+        if drift:
+            _fail(drift, prefix="drift")
+            click.echo(f"{output} is not what the rules compile to; run `translator build`", err=True)
+            sys.exit(1)
+        click.echo(f"{output} is up to date ({len(result.artifacts)} artifacts)")
+        return
+    write_tree(output, files)
+    click.echo(f"wrote {len(result.artifacts)} artifacts and {output / 'manifest.json'}")
+
+
+@main.command()
+@click.argument("rule", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--target", "-t", "target_name", required=True, help="A name from `translator targets`.")
+def convert(rule: Path, target_name: str) -> None:
+    """Print the query one rule compiles to for one target."""
+    target = TARGETS.get(target_name)
+    if target is None:
+        _fail([f"unknown target {target_name!r}; the targets are: {', '.join(TARGETS)}"])
+        sys.exit(1)
+    try:
+        rendered = target.render(load_rule(rule, rule.parent))
+    except (RuleError, PipelineError) as e:
+        _fail([str(e)])
+        sys.exit(1)
+    _fail(list(rendered.notes), prefix="note")
+    click.echo(rendered.text, nl=False)
+
+
+@main.command()
+def targets() -> None:
+    """List the targets, what each artifact is, and the pipeline that maps its fields."""
+    for target in TARGETS.values():
+        click.echo(f"{target.name}\t{target.description}\tpipelines/{target.pipeline}")

@@ -1,0 +1,111 @@
+"""The rule model: a parsed Sigma rule plus the custom attributes Sigma has no construct for.
+
+`schedule` and `first_seen` are kept by pySigma in `rule.custom_attributes`; this module turns them into
+typed values once, so every backend reads the same facts (README, "The first-seen rule attributes").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sigma.rule import SigmaRule
+
+_DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """A whole number of seconds, written the way Sigma authors and Kibana write it (`9m`, `7d`)."""
+
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: Any, what: str) -> Duration:
+        match = _DURATION.match(str(text)) if isinstance(text, str) else None
+        if not match:
+            raise ValueError(f"{what} must be a duration such as 5m, 1h or 7d, not {text!r}")
+        return cls(int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+    @property
+    def timedelta(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+    def __str__(self) -> str:
+        """The shortest exact form in the largest unit: 7d, 64m, 90s (Kibana and Kusto read it)."""
+        for unit in "dhms":
+            size = _UNIT_SECONDS[unit]
+            if self.seconds % size == 0:
+                return f"{self.seconds // size}{unit}"
+        raise AssertionError("unreachable: seconds divide every duration")
+
+    def __add__(self, other: Duration) -> Duration:
+        return Duration(self.seconds + other.seconds)
+
+    def __sub__(self, other: Duration) -> Duration:
+        return Duration(self.seconds - other.seconds)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How often the rule runs and how far back each run looks (Elastic's interval and from)."""
+
+    interval: Duration
+    lookback: Duration
+
+    @classmethod
+    def from_attribute(cls, value: Any) -> Schedule:
+        """Read the attribute; absent keys take Elastic's defaults (every 5m, over the last 6m)."""
+        if value is None:
+            value = {}
+        if not isinstance(value, dict) or set(value) - {"interval", "lookback"}:
+            raise ValueError("schedule must be a mapping with interval and lookback")
+        interval = Duration.parse(value.get("interval", "5m"), "schedule.interval")
+        lookback = Duration.parse(value.get("lookback", str(interval + Duration(60))), "schedule.lookback")
+        if lookback < interval:
+            raise ValueError("schedule.lookback must be at least schedule.interval, or runs leave gaps")
+        return cls(interval, lookback)
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    """Alert on the first event of each combination of `fields` not seen within `history`."""
+
+    fields: tuple[str, ...]
+    history: Duration
+
+    @classmethod
+    def from_attribute(cls, value: Any) -> FirstSeen | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict) or set(value) != {"fields", "history"}:
+            raise ValueError("first_seen must be a mapping with exactly fields and history")
+        fields = value["fields"]
+        if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+            raise ValueError("first_seen.fields must be a non-empty list of field names")
+        if len(set(fields)) != len(fields):
+            raise ValueError("first_seen.fields must not repeat a field")
+        return cls(tuple(fields), Duration.parse(value["history"], "first_seen.history"))
+
+
+@dataclass(frozen=True)
+class RuleSource:
+    """One parsed rule with where it came from; parsed once, rendered to every target from copies."""
+
+    path: Path
+    rel_path: PurePosixPath  # relative to the rules directory; output paths mirror it
+    rule: SigmaRule
+    schedule: Schedule
+    first_seen: FirstSeen | None
+
+    @property
+    def rule_id(self) -> str:
+        return str(self.rule.id)
+
+    @property
+    def label(self) -> str:
+        return f"'{self.rule.title}' ({self.rule.id})"
