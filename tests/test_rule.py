@@ -10,14 +10,17 @@ from sigma.collection import SigmaCollection
 from sigma.plugins import InstalledSigmaPlugins
 from sigma.validation import SigmaValidator
 
+from support.attack_data import attack_data
 from translator.loader import load_rule
 from translator.model import Duration
 
 RULE = Path("sigma/rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml")
-NETWORK_VALIDATORS = {"attacktag", "d3_fendtag"}  # they download MITRE data
+NETWORK_VALIDATORS = {"d3_fendtag"}  # downloads MITRE D3FEND; ATT&CK comes from the pinned bundle
 
 
 def test_pysigma_validators_pass(root: Path) -> None:
+    """All of pySigma's validators but D3FEND's, the ATT&CK tag one reading the offline bundle."""
+    attack_data()  # points pySigma's ATT&CK loader at the bundle
     plugins = InstalledSigmaPlugins.autodiscover()
     validators = [v for name, v in plugins.validators.items() if name not in NETWORK_VALIDATORS]
     assert len(validators) > 20
@@ -57,3 +60,14 @@ def test_first_seen_attributes(source) -> None:  # noqa: ANN001
     assert source.first_seen.fields == ("identity.authorization.evidence.principalId", "callerIpAddressAsn")
     assert source.first_seen.history == Duration(7 * 86400)
     assert (source.schedule.interval, source.schedule.lookback) == (Duration(300), Duration(540))
+
+
+def test_attack_tag_validator_reads_the_bundle() -> None:
+    """The ATT&CK validator runs offline and still rejects what ATT&CK does not have."""
+    attack_data()
+    validator = InstalledSigmaPlugins.autodiscover().validators["attacktag"]()
+    rule = SigmaCollection.from_yaml(
+        "title: t\nlogsource: {product: azure}\ndetection: {s: {a: b}, condition: s}\n"
+        "tags: [attack.t1021.008, attack.t1021.099, attack.lateral-movement]"
+    ).rules[0]
+    assert [str(issue.tag) for issue in validator.validate(rule)] == ["attack.t1021.099"]

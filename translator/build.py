@@ -10,10 +10,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from sigma.exceptions import SigmaError
+
 from translator.errors import RuleError
 from translator.loader import discover, load_rule
 from translator.model import RuleSource
-from translator.targets import TARGETS, Target
+from translator.packaging import PACKAGES
+from translator.targets import TARGETS, Rendered
 
 MANIFEST = PurePosixPath("manifest.json")
 
@@ -21,8 +24,8 @@ MANIFEST = PurePosixPath("manifest.json")
 @dataclass(frozen=True)
 class Artifact:
     source: RuleSource
-    target: Target
-    kind: str
+    target: str  # the query target or the package that made it
+    kind: str  # query, kibana-rule, sentinel-rule-yaml, sentinel-arm
     path: PurePosixPath  # relative to the output directory
     content: bytes
 
@@ -36,6 +39,13 @@ class Build:
     errors: list[RuleError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def add(
+        self, source: RuleSource, target: str, kind: str, directory: str, suffix: str, content: bytes
+    ) -> None:
+        """An artifact on the path that mirrors the rule's: <directory>/<path under rules/ + suffix>."""
+        path = PurePosixPath(directory) / source.rel_path.with_suffix(suffix)
+        self.artifacts.append(Artifact(source, target, kind, path, content))
+
     def files(self) -> dict[PurePosixPath, bytes]:
         """The complete contents of output/: the artifacts and the manifest that lists them."""
         files = {a.path: a.content for a in self.artifacts}
@@ -48,7 +58,7 @@ class Build:
             {
                 "rule_id": a.source.rule_id,
                 "rule_path": (PurePosixPath(self.rules_dir.resolve().name) / a.source.rel_path).as_posix(),
-                "target": a.target.name,
+                "target": a.target,
                 "kind": a.kind,
                 "artifact_path": a.path.as_posix(),
                 "sha256": hashlib.sha256(a.content).hexdigest(),
@@ -59,7 +69,10 @@ class Build:
 
 
 def compile_rules(rules_dir: Path) -> Build:
-    """Parse each rule once, render it to every target; a bad rule never stops the others."""
+    """Parse each rule once, render it to every target, then package the queries into rule files.
+
+    A bad rule never stops the others: every error is collected.
+    """
     build = Build(rules_dir)
     seen: dict[str, Path] = {}
     for path in discover(rules_dir):
@@ -73,18 +86,31 @@ def compile_rules(rules_dir: Path) -> Build:
         except RuleError as e:
             build.errors.append(e)
             continue
-        for target in TARGETS.values():
+        queries = _queries(build, source)
+        for package in PACKAGES:
+            if not all(name in queries for name in package.needs):
+                continue  # the query's own error is already reported
             try:
-                rendered = target.render(source)
-            except RuleError as e:
-                build.errors.append(e)
+                files = package.make(source, queries)
+            except (ValueError, SigmaError) as e:
+                build.errors.append(RuleError(path, str(e), source.label, package.name))
                 continue
-            path_out = PurePosixPath(target.name) / source.rel_path.with_suffix(target.suffix)
-            build.artifacts.append(Artifact(source, target, "query", path_out, rendered.text.encode()))
-            build.notes.extend(
-                str(RuleError(path, note, source.label, target.name)) for note in rendered.notes
-            )
+            for f in files:
+                build.add(source, package.name, f.kind, f.directory, f.suffix, f.content)
     return build
+
+
+def _queries(build: Build, source: RuleSource) -> dict[str, Rendered]:
+    queries: dict[str, Rendered] = {}
+    for target in TARGETS.values():
+        try:
+            queries[target.name] = rendered = target.render(source)
+        except RuleError as e:
+            build.errors.append(e)
+            continue
+        build.add(source, target.name, "query", target.name, target.suffix, rendered.text.encode())
+        build.notes.extend(str(RuleError(source.path, n, source.label, target.name)) for n in rendered.notes)
+    return queries
 
 
 def read_tree(root: Path) -> dict[PurePosixPath, bytes]:

@@ -9,8 +9,9 @@ import yaml
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
+from translator.attack import attack
 from translator.errors import RuleError
-from translator.model import FirstSeen, RuleSource, Schedule
+from translator.model import FirstSeen, RuleSource, Schedule, guide_from_attribute
 
 # libyaml's loader when present: pySigma's pure-Python one is ~9x slower on large rule sets.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -55,7 +56,9 @@ def load_rule(path: Path, rules_dir: Path) -> RuleSource:
     try:
         schedule = Schedule.from_attribute(rule.custom_attributes.get("schedule"))
         first_seen = FirstSeen.from_attribute(rule.custom_attributes.get("first_seen"))
+        guide = guide_from_attribute(rule.custom_attributes.get("investigation_guide"))
+        threat = attack().threat(rule.tags)
     except ValueError as e:
         raise RuleError(path, str(e), label) from e
     rel_path = PurePosixPath(path.resolve().relative_to(rules_dir.resolve()).as_posix())
-    return RuleSource(path, rel_path, rule, schedule, first_seen)
+    return RuleSource(path, rel_path, rule, schedule, first_seen, guide, threat)

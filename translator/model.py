@@ -14,6 +14,8 @@ from typing import Any
 
 from sigma.rule import SigmaRule
 
+from translator.attack import ThreatEntry
+
 _DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -92,6 +94,13 @@ class FirstSeen:
         return cls(tuple(fields), Duration.parse(value["history"], "first_seen.history"))
 
 
+def guide_from_attribute(value: Any) -> str | None:
+    """The investigation guide (Markdown) for analysts, carried into the rule files of each SIEM."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValueError("investigation_guide must be Markdown text")
+    return value
+
+
 @dataclass(frozen=True)
 class RuleSource:
     """One parsed rule with where it came from; parsed once, rendered to every target from copies."""
@@ -101,6 +110,8 @@ class RuleSource:
     rule: SigmaRule
     schedule: Schedule
     first_seen: FirstSeen | None
+    guide: str | None = None
+    threat: tuple[ThreatEntry, ...] = ()  # the ATT&CK mapping of its tags
 
     @property
     def rule_id(self) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from sigma.conversion.base import TextQueryBackend
 from sigma.exceptions import SigmaError
+from sigma.rule import SigmaDetection, SigmaRule
 
 from translator.backends.eql import ElasticEqlBackend
 from translator.backends.kibana_kql import KibanaKqlBackend
@@ -19,10 +21,17 @@ from translator.pipelines import PIPELINES_DIR, load_pipeline
 
 @dataclass(frozen=True)
 class Rendered:
-    """One artifact's text and the notes the build prints about it (what it cannot match)."""
+    """One query and what the rule files built around it need from the same conversion."""
 
     text: str
-    notes: tuple[str, ...]
+    notes: tuple[str, ...]  # printed by the build: what the query cannot match as Sigma does
+    terms: tuple[str, ...]  # first_seen fields, mapped
+    fields: tuple[str, ...]  # the rule's `fields:`, mapped
+    query_fields: tuple[str, ...]  # every field the query reads, mapped
+    state: dict[str, Any]  # the pipeline's state for this rule (the index, the table)
+    vars: dict[str, Any]  # the pipeline's variables (settings and target facts)
+    columns: dict[str, str]  # mapped field -> result column, where the query names its results
+    summary_columns: tuple[str, ...]  # result columns the query computes (first seen, counts)
 
 
 @dataclass(frozen=True)
@@ -56,14 +65,37 @@ class Target:
             backend = self.backend(
                 load_pipeline(self.pipeline_path), schedule=source.schedule, first_seen=first_seen
             )
-            queries = backend.convert_rule(copy.deepcopy(source.rule))
+            rule = copy.deepcopy(source.rule)
+            queries = backend.convert_rule(rule)
         except (SigmaError, ValueError) as e:
             raise RuleError(
                 source.path, f"{e} (pipeline pipelines/{self.pipeline})", source.label, self.name
             ) from e
         if len(queries) != 1:
             raise RuleError(source.path, "a rule must have exactly one condition", source.label, self.name)
-        return Rendered(queries[0] + "\n", tuple(getattr(backend, "notes", ())))
+        pipeline = backend.last_processing_pipeline
+        return Rendered(
+            text=queries[0] + "\n",
+            notes=tuple(getattr(backend, "notes", ())),
+            terms=first_seen.fields if first_seen else (),
+            fields=tuple(rule.fields),
+            query_fields=tuple(dict.fromkeys(_detection_fields(rule))),
+            state=dict(pipeline.state),
+            vars=dict(pipeline.vars),
+            columns=dict(getattr(backend, "columns", {})),
+            summary_columns=tuple(getattr(backend, "summary_columns", ())),
+        )
+
+
+def _detection_fields(rule: SigmaRule) -> list[str]:
+    def walk(detection: SigmaDetection) -> list[str]:
+        return [
+            f
+            for item in detection.detection_items
+            for f in (walk(item) if isinstance(item, SigmaDetection) else [item.field] if item.field else [])
+        ]
+
+    return [f for detection in rule.detection.detections.values() for f in walk(detection)]
 
 
 TARGETS: dict[str, Target] = {

@@ -1,7 +1,8 @@
 // Parses and analyses Kusto queries with Microsoft's Kusto.Language, one JSON request per stdin line.
 // Started once per test session (loading the library takes ~0.2 s; a query ~3 ms).
 //   {"op":"schema","tables":{"T":"(a:string, ...)"},"functions":{"f":["(x:string)","{ datatable(...)[] }"]}}
-//   {"op":"analyze","query":"T | where ..."}  -> {"diagnostics":[{"severity","code","message","start"}]}
+//   {"op":"analyze","query":"T | where ..."}  -> {"diagnostics":[{"severity","code","message","start"}],
+//                                                 "columns":[names of the result's columns, if a table]}
 //   {"op":"reserved"}                          -> {"words":[...]} keywords that cannot be names
 "use strict";
 require("@kusto/language-service-next/bridge.min.js");
@@ -32,7 +33,9 @@ function analyze(request) {
     message: d.Message,
     start: d.Start,
   }));
-  return { diagnostics };
+  const result = code.ResultType;
+  const columns = result && result.Columns ? Bridge.toArray(result.Columns).map((c) => c.Name) : null;
+  return { diagnostics, columns };
 }
 
 function reserved() {

@@ -62,6 +62,10 @@ class KustoAnalyzer:
             if d["severity"] == "Error"
         ]
 
+    def result_columns(self, query: str) -> list[str]:
+        """The columns of the query's result, as Kusto.Language's semantic analysis types them."""
+        return self._call({"op": "analyze", "query": query})["columns"] or []
+
     def reserved_words(self) -> list[str]:
         return self._call({"op": "reserved"})["words"]
 

@@ -50,13 +50,17 @@ class Column:
 
     @property
     def alias(self) -> str:
-        """A column name for a path, built from its parts: Authorization_d.evidence.principalId ->
-        AuthorizationEvidencePrincipalId; a claim URL contributes its last segment."""
-        if not self.path:
-            return self.root
-        parts = [self.root.removesuffix("_d")] + [p.rsplit("/", 1)[-1] for p in self.path]
-        words = [re.sub(r"[^0-9A-Za-z]", "", p) for p in parts]
-        return "".join(w[:1].upper() + w[1:] for w in words if w)
+        return alias(self.root, self.path)
+
+
+def alias(root: str, path: tuple[str, ...]) -> str:
+    """The column name a query gives a path, built from its parts: Authorization_d.evidence.principalId
+    -> AuthorizationEvidencePrincipalId; a claim URL contributes its last segment."""
+    if not path:
+        return root
+    parts = [root.removesuffix("_d")] + [p.rsplit("/", 1)[-1] for p in path]
+    words = [re.sub(r"[^0-9A-Za-z]", "", p) for p in parts]
+    return "".join(w[:1].upper() + w[1:] for w in words if w)
 
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -85,6 +85,8 @@ class SentinelKqlBackend(KustoBackend):
         self.schedule = schedule or Schedule.from_attribute(None)
         self.first_seen = first_seen
         self.notes: list[str] = []
+        self.columns: dict[str, str] = {}  # mapped field -> the column the query's results hold it in
+        self.summary_columns: tuple[str, ...] = ()  # columns the query adds (first seen, counts)
         self.table = ""
         self._root_state: ConversionState | None = None
 

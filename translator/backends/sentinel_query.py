@@ -50,6 +50,7 @@ events
 | join kind=leftanti known on {keys}
 | summarize {first}, LastSeen = max(TimeGenerated), EventCount = count() by {keys}
 | project-rename FirstSeen = TimeGenerated"""
+    summary_columns: ClassVar[tuple[str, ...]] = ("FirstSeen", "LastSeen", "EventCount")
     first_seen_window: ClassVar[str] = (
         "TimeGenerated > ago(history_window + recent_window + ingestion_delay)"
         " and TimeGenerated <= ago(ingestion_delay)"
@@ -78,7 +79,12 @@ events
                 if note not in self.backend.notes:
                     self.backend.notes.append(note)
         if self.backend.first_seen is None:
-            lines += [*self._watchlists(), "\n".join(self._events(None))]
+            events = self._events(None)
+            extend = [f"{c.alias} = {c.scalar}" for c in self.fields if c.path]
+            if extend:
+                events.append("| extend " + ", ".join(extend))
+            lines += [*self._watchlists(), "\n".join(events)]
+            self.backend.columns = {c.text: c.alias for c in self.fields}
         else:
             lines.append(self._first_seen())
         return "\n".join(lines)
@@ -127,6 +133,10 @@ events
             events.append("| extend " + ", ".join(extend))
         events.append("| where " + " and ".join(f"isnotempty({k})" for k in keys))
         columns = ", ".join(c.alias for c in carried) or "*"
+        self.backend.columns = {c.text: c.alias for c in self.keys + carried} | {
+            c.text: "FirstSeen" for c in self.fields if c.root == "TimeGenerated"
+        }
+        self.backend.summary_columns = self.summary_columns
         return self.first_seen.format(
             keys=", ".join(keys),
             history=windows.history,

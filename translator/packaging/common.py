@@ -1,0 +1,23 @@
+"""Facts every rule file derives the same way from a Sigma rule: stable ids and a version."""
+
+from __future__ import annotations
+
+import uuid
+
+from sigma.rule import SigmaRule
+
+# Namespace of the ids this project derives; a SIEM rule id is a UUIDv5 of the Sigma id and its role,
+# so it never changes while the Sigma id stays, and never collides with the SIEM's own prebuilt rules.
+ID_NAMESPACE = uuid.UUID("9b7ef75d-126e-42bd-af41-33f6de015912")
+
+
+def derived_id(rule: SigmaRule, role: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"{rule.id}/{role}"))
+
+
+def rule_date(rule: SigmaRule) -> tuple[int, int, int]:
+    """The day the rule last changed (modified, else date): a version that only ever grows."""
+    day = rule.modified or rule.date
+    if day is None:
+        raise ValueError("the rule needs a date (or modified) to version its rule files")
+    return day.year, day.month, day.day
