@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from support.grammars import KustoAnalyzer, table_schema, watchlist_stub
+from support.kusto_exec import Workspace
 from translator.build import Build, compile_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,3 +40,16 @@ def kusto(sentinel_lookups: list[dict]) -> KustoAnalyzer:
 def build() -> Build:
     """Every rule under sigma/, compiled once for the whole session."""
     return compile_rules(ROOT / "sigma")
+
+
+@pytest.fixture(scope="session")
+def workspace(sentinel_lookups: list[dict]) -> Workspace:
+    """An in-memory workspace whose ASN watchlist has the columns the Sentinel pipeline names."""
+    (lookup,) = sentinel_lookups
+    return Workspace(
+        {
+            "range": lookup["range_column"],
+            "asn": lookup["columns"]["CallerIpAddressAsn"]["from"],
+            "organization": lookup["columns"]["CallerIpAddressAsOrganization"]["from"],
+        }
+    )

@@ -45,8 +45,18 @@ class Column:
 
     @property
     def scalar(self) -> str:
-        """The column as a value isempty() can test."""
+        """The column as a plain value, for results (a dynamic path as its string)."""
         return f"tostring({self.text})" if self.is_dynamic else self.text
+
+    @property
+    def present(self) -> str:
+        """Whether the field is there. A key of a dynamic column is there when not null, an empty
+        string included; a table column cannot tell empty from missing, so it must hold a value."""
+        return f"isnotnull({self.text})" if self.path else f"isnotempty({self.text})"
+
+    @property
+    def absent(self) -> str:
+        return f"isnull({self.text})" if self.path else f"isempty({self.text})"
 
     @property
     def alias(self) -> str:

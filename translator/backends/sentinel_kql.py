@@ -63,8 +63,6 @@ class SentinelKqlBackend(KustoBackend):
     contains_expression: ClassVar[str] = "{field} contains {value}"
     regex_expression: ClassVar[str] = "{field} matches regex {value}"
     in_expression: ClassVar[str] = "{field} in~ ({values})"
-    exists_expression: ClassVar[str] = "isnotempty({field})"
-    not_exists_expression: ClassVar[str] = "isempty({field})"
     re_flag_tokens: ClassVar[dict[SigmaRegularExpressionFlag, str]] = {
         SigmaRegularExpressionFlag.IGNORECASE: "i",
         SigmaRegularExpressionFlag.MULTILINE: "m",
@@ -207,12 +205,12 @@ class SentinelKqlBackend(KustoBackend):
     def convert_condition_field_exists(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        return self.exists_expression.format(field=self.column(cond.field).scalar)
+        return self.column(cond.field).present
 
     def convert_condition_field_not_exists(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        return self.not_exists_expression.format(field=self.column(cond.field).scalar)
+        return self.column(cond.field).absent
 
     convert_condition_field_eq_val_null = convert_condition_field_not_exists
 

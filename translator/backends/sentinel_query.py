@@ -131,7 +131,7 @@ events
         extend = [f"{c.alias} = {c.scalar}" for c in self.keys + carried if c.path]
         if extend:
             events.append("| extend " + ", ".join(extend))
-        events.append("| where " + " and ".join(f"isnotempty({k})" for k in keys))
+        events.append("| where " + " and ".join(k.present for k in self.keys))
         columns = ", ".join(c.alias for c in carried) or "*"
         self.backend.columns = {c.text: c.alias for c in self.keys + carried} | {
             c.text: "FirstSeen" for c in self.fields if c.root == "TimeGenerated"

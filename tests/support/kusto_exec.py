@@ -1,0 +1,104 @@
+"""Runs Sentinel queries as emitted on AzureActivity rows, with duckdb-kql (KQL translated to DuckDB).
+
+duckdb-kql has no `evaluate` plugins, so one construct is rewritten, and nothing else:
+`evaluate ipv4_lookup(T, Key, Range, return_unmatched = true)` becomes two left-outer lookups: first
+the key's IPv4 range, found by Python's ipaddress over the ranges of T, then T itself on that range.
+Rows without an IPv4 key in a range keep empty lookup columns, as ipv4_lookup leaves them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+import duckdb_kql
+from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
+
+from support import asn
+
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "dynamic": "JSON",
+    "datetime": "TIMESTAMP",
+    "real": "DOUBLE",
+    "long": "BIGINT",
+}
+IPV4_LOOKUP = re.compile(r"\| evaluate ipv4_lookup\((\w+), (\w+), (\w+), return_unmatched = true\)")
+MATCHES = "__ipv4_ranges"
+
+
+def rewrite_ipv4_lookup(query: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """The query with each ipv4_lookup replaced; and (table, key column, range column) of each."""
+    found = [m.groups() for m in IPV4_LOOKUP.finditer(query)]
+
+    def replace(match: re.Match[str]) -> str:
+        table, key, range_column = match.groups()
+        return (
+            f"| lookup kind=leftouter ({MATCHES}) on $left.{key} == $right.__key\n"
+            f"    | lookup kind=leftouter ({table}) on $left.__range == $right.{range_column}\n"
+            f"    | project-rename {range_column} = __range"
+        )
+
+    return IPV4_LOOKUP.sub(replace, query), found
+
+
+def ipv4_range(address: str, ranges: list[str]) -> str | None:
+    """The first range holding an IPv4 address; IPv6, empty or malformed keys match none."""
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        return None
+    return next((r for r in ranges if ip in ipaddress.IPv4Network(r, strict=False)), None)
+
+
+class Workspace:
+    """An in-memory Log Analytics workspace: AzureActivity, and the ASN watchlist of the test database."""
+
+    def __init__(self, watchlist_columns: dict[str, str]) -> None:
+        """`watchlist_columns`: the watchlist's range, ASN and organisation column names."""
+        self.con = duckdb_kql.connect()
+        columns = AZURE_MONITOR_TABLES["AzureActivity"]
+        self.columns = list(columns)
+        ddl = ", ".join(f'"{n}" {SQL_TYPES[c["data_type"]]}' for n, c in columns.items())
+        self.con.execute(f"CREATE TABLE AzureActivity ({ddl})")
+        names = watchlist_columns
+        self.con.execute(
+            f"CREATE TABLE Watchlist (SearchKey VARCHAR, _DTItemId VARCHAR, LastUpdatedTimeUTC TIMESTAMP, "
+            f'"{names["range"]}" VARCHAR, "{names["asn"]}" VARCHAR, "{names["organization"]}" VARCHAR)'
+        )
+        self.ranges = [network for network, *_ in asn.RANGES if ipaddress.ip_network(network).version == 4]
+        for i, (network, number, organization) in enumerate(r for r in asn.RANGES if r[0] in self.ranges):
+            self.con.execute(
+                "INSERT INTO Watchlist VALUES (?, ?, NULL, ?, ?, ?)",
+                [network, str(i), network, str(number), organization],
+            )
+        self.con.execute(f"CREATE TABLE {MATCHES} (__key VARCHAR, __range VARCHAR)")
+
+    def load(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the table's rows (dynamic columns as JSON)."""
+        self.con.execute("DELETE FROM AzureActivity")
+        self.con.execute(f"DELETE FROM {MATCHES}")
+        for row in rows:
+            names = [n for n in row if n in self.columns]
+            values = [json.dumps(row[n]) if isinstance(row[n], (dict, list)) else row[n] for n in names]
+            quoted = ", ".join(f'"{n}"' for n in names)
+            self.con.execute(
+                f"INSERT INTO AzureActivity ({quoted}) VALUES ({', '.join('?' * len(names))})", values
+            )
+        for (key,) in self.con.execute("SELECT DISTINCT CallerIpAddress FROM AzureActivity").fetchall():
+            if key is not None and (found := ipv4_range(key, self.ranges)) is not None:
+                self.con.execute(f"INSERT INTO {MATCHES} VALUES (?, ?)", [key, found])
+
+    def run(self, query: str, now: datetime) -> list[dict[str, Any]]:
+        """Run a query as emitted (but for the ipv4_lookup rewrite) at a fixed now()."""
+        rewritten, _ = rewrite_ipv4_lookup(query)
+        relation = duckdb_kql.query(
+            self.con,
+            rewritten,
+            query_now=now,
+            functions=["function _GetWatchlist(alias:string) { Watchlist }"],
+        )
+        return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
