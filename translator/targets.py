@@ -52,7 +52,7 @@ class Target:
         probe.fields = [field]
         load_pipeline(self.pipeline_path).apply(probe)
         if len(probe.fields) != 1:
-            raise ValueError(f"first_seen field '{field}' maps to {len(probe.fields)} fields, not one")
+            raise ValueError(f"field '{field}' maps to {len(probe.fields)} fields, not one")
         return probe.fields[0]
 
     def render(self, source: RuleSource) -> Rendered:

@@ -141,7 +141,8 @@ class EqlQuery:
         patterns = [self._literal(v) for v in values]
         insensitive = op in (":", "like~", "regex~")
         if op.startswith("regex"):
-            compiled = [re.compile(p, re.DOTALL | (re.IGNORECASE if insensitive else 0)) for p in patterns]
+            flags = re.DOTALL | (re.IGNORECASE if insensitive else 0)
+            compiled = [re.compile(lucene_to_python(p), flags) for p in patterns]
         else:
             compiled = [_wildcard(p, insensitive) for p in patterns]
         return lambda doc: any(
@@ -164,6 +165,32 @@ class EqlQuery:
         return lambda doc: any(
             _is_ip(v) and any(_ip(v) in n for n in networks) for v in field_values(doc, field)
         )
+
+
+def lucene_to_python(pattern: str) -> str:
+    """A Lucene RegExp as a Python one: a backslash makes any character literal (\\d is a "d"), ^ and $
+    are characters, not anchors; the operators our output never holds are refused."""
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+            out.append(c)
+        elif c == "[":
+            in_class = True
+            out.append(c)
+        elif c in "^$":
+            out.append("\\" + c)
+        elif c in '#@&~<>"':
+            raise NotImplementedError(f"Lucene operator {c!r}")
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _wildcard(pattern: str, insensitive: bool) -> re.Pattern[str]:

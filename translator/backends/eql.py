@@ -4,7 +4,8 @@ The stock backend writes `\\*` for a literal asterisk, which the EQL grammar rej
 exists, compares numbers with `:` (a string operator), and treats every regular expression as
 case-insensitive. Elasticsearch's `:` and `like~` have no escape for `*` and `?` at all (its
 toLikePattern turns every one into a wildcard), so a value holding either literally becomes a
-case-insensitive regular expression (`regex~`), which is exact.
+case-insensitive regular expression (`regex~`), which is exact. Sigma's regular expressions are
+searches in PCRE style; they are rewritten as the Lucene RegExps Elasticsearch matches whole values with.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sigma.conditions import (
 )
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString, SpecialChars
 
 from translator.backends import strings
@@ -65,7 +67,12 @@ class ElasticEqlBackend(EqlBackend):
     num_eq_expression: ClassVar[str] = "{field} == {value}"
     re_expression: ClassVar[str] = "{field} regex{flag_i} {regex}"
     re_flag_prefix: bool = False
-    re_flags: dict[SigmaRegularExpressionFlag, str] = {SigmaRegularExpressionFlag.IGNORECASE: "~"}
+    # Only i changes the operator; s and m change the pattern itself (see convert_value_re).
+    re_flags: dict[SigmaRegularExpressionFlag, str] = {
+        SigmaRegularExpressionFlag.IGNORECASE: "~",
+        SigmaRegularExpressionFlag.DOTALL: "",
+        SigmaRegularExpressionFlag.MULTILINE: "",
+    }
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         return '"' + strings.render(s, self._escape, self.wildcards, self.name) + '"'
@@ -103,4 +110,101 @@ class ElasticEqlBackend(EqlBackend):
         return self.num_eq_expression.format(field=self.escape_and_quote_field(cond.field), value=cond.value)
 
     def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
-        return '"' + self._escape(str(r.regexp)) + '"'
+        if SigmaRegularExpressionFlag.MULTILINE in r.flags:
+            raise SigmaFeatureNotSupportedByBackendError("EQL regular expressions have no multi-line mode")
+        dotall = SigmaRegularExpressionFlag.DOTALL in r.flags
+        return '"' + self._escape(lucene_regex(str(r.regexp), dotall)) + '"'
+
+
+# Sigma's regular expressions search (PCRE style); Elasticsearch's regex is a Lucene RegExp, matched
+# against the whole value, with no anchors, no shorthand classes and operators of its own.
+LUCENE_OPERATORS = frozenset('#@&~<>"{}')  # literal in PCRE (outside a repeat), syntax in Lucene
+REPEAT = re.compile(r"\{(?=,?\d)(\d*)(,\d*)?\}")  # {n}, {n,}, {n,m} and {,m}
+SHORTHANDS = {"d": "0-9", "w": "0-9A-Za-z_", "s": " \t\n\r\f\v"}
+CONTROL = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "v": "\v"}
+
+
+def lucene_regex(pattern: str, dotall: bool = False) -> str:
+    """The Lucene RegExp that matches a whole value exactly when `pattern` is found in it."""
+    return "|".join(_alternative(a, dotall) for a in _split_alternatives(pattern))
+
+
+def _split_alternatives(pattern: str) -> list[str]:
+    parts, depth, in_class, start, i = [], 0, False, 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 2 if pattern[i + 1 : i + 2] == "]" else 3 if pattern[i + 1 : i + 3] == "^]" else 1
+            continue
+        elif c in "()":
+            depth += 1 if c == "(" else -1
+        elif c == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return parts + [pattern[start:]]
+
+
+def _alternative(pattern: str, dotall: bool) -> str:
+    """One top-level alternative: its ^ and $ decide whether the whole value is matched or searched."""
+    anchored_start = pattern.startswith("^")
+    anchored_end = pattern.endswith("$") and (len(pattern) - len(pattern[:-1].rstrip("\\"))) % 2 == 1
+    body = pattern[1 if anchored_start else 0 : len(pattern) - 1 if anchored_end else len(pattern)]
+    out: list[str] = []
+    in_class, quantified, i = False, False, 0
+    while i < len(body):
+        c, nxt = body[i], body[i + 1 : i + 2]
+        step, was_quantified, quantified = 1, quantified, False
+        if c == "\\" and nxt:
+            step = 2
+            if nxt.lower() in SHORTHANDS and (nxt.islower() or not in_class):
+                chars = SHORTHANDS[nxt.lower()]
+                out.append(chars if in_class else f"[{'' if nxt.islower() else '^'}{chars}]")
+            elif nxt in CONTROL:
+                out.append(CONTROL[nxt])
+            elif nxt.isalnum():
+                raise SigmaFeatureNotSupportedByBackendError(f"EQL regular expressions have no \\{nxt}")
+            else:
+                out.append("\\" + nxt)
+        elif in_class:
+            if c == "[" and nxt == ":":
+                raise SigmaFeatureNotSupportedByBackendError(
+                    f"EQL regular expressions have no POSIX classes: {pattern!r}"
+                )
+            in_class = c != "]"
+            out.append(c)
+        elif c == "[":
+            in_class = True  # a ] straight after [ or [^ is a literal one
+            step = 2 if nxt == "]" else 3 if body[i + 1 : i + 3] == "^]" else 1
+            out.append(body[i : i + step].replace("]", "\\]"))
+        elif c in "*+?{" and was_quantified:
+            if c != "?":
+                raise SigmaFeatureNotSupportedByBackendError(f"EQL regular expressions have no {c!r} here")
+            # a lazy quantifier matches where the greedy one does: the same yes or no
+        elif c in "*+?":
+            quantified = True
+            out.append(c)
+        elif repeat := REPEAT.match(body, i):
+            quantified, step = True, len(repeat[0])
+            out.append("{" + (repeat[1] or "0") + (repeat[2] or "") + "}")
+        elif c in "^$" or (c == "(" and nxt == "?" and body[i + 2 : i + 3] != ":"):
+            raise SigmaFeatureNotSupportedByBackendError(
+                f"EQL regular expressions have no inner anchors, lookaround or flags: {pattern!r}"
+            )
+        elif c == "(" and nxt == "?":
+            out.append("(")
+            step = 3
+        elif c == "." and not dotall:
+            out.append("[^\n]")
+        elif c in LUCENE_OPERATORS:
+            out.append("\\" + c)
+        else:
+            out.append(c)
+        i += step
+    return ("" if anchored_start else ".*") + "".join(out) + ("" if anchored_end else ".*")

@@ -86,6 +86,7 @@ class SentinelKqlBackend(KustoBackend):
         self.columns: dict[str, str] = {}  # mapped field -> the column the query's results hold it in
         self.summary_columns: tuple[str, ...] = ()  # columns the query adds (first seen, counts)
         self.table = ""
+        self.types: dict[str, str] = {}  # column -> Kusto type: the table's and the lookups'
         self._root_state: ConversionState | None = None
 
     # -- columns -------------------------------------------------------------------------------
@@ -97,8 +98,7 @@ class SentinelKqlBackend(KustoBackend):
         return {name: spec["type"] for lk in self.lookups() for name, spec in lk["columns"].items()}
 
     def column(self, field: str) -> Column:
-        types = {name: info["data_type"] for name, info in AZURE_MONITOR_TABLES[self.table].items()}
-        return resolve(field, types | self.lookup_columns(), self.table)
+        return resolve(field, self.types, self.table)
 
     def escape_and_quote_field(self, field_name: str) -> str:
         return self.column(field_name).string
@@ -252,6 +252,8 @@ class SentinelKqlBackend(KustoBackend):
                 f"the pipeline names no known Log Analytics table (query_table is {table!r})"
             )
         self.table = str(table)
+        columns = {name: info["data_type"] for name, info in AZURE_MONITOR_TABLES[self.table].items()}
+        self.types = columns | self.lookup_columns()
         lookup_columns = set(self.lookup_columns())
         before, after, used_columns = [], [], set()
         for part in _conjuncts(cond):
