@@ -33,7 +33,7 @@ from translator.targets import TARGETS
 
 FIELD = "properties.message"
 MODIFIERS = ("", "contains", "startswith", "endswith")
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))  # per target
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3000"))  # per target
 
 settings.register_profile(
     "ci",
