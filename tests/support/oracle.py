@@ -186,18 +186,18 @@ class _Condition:
         return self.tokens[self.pos - 1]
 
     def _or(self) -> tuple:
-        args = [self._and()]
-        while self._peek() == "or":
-            self._next()
-            args.append(self._and())
-        return ("or", *args) if len(args) > 1 else args[0]
+        return self._chain("or", self._and)
 
     def _and(self) -> tuple:
-        args = [self._not()]
-        while self._peek() == "and":
+        return self._chain("and", self._not)
+
+    def _chain(self, operator: str, operand: Callable[[], tuple]) -> tuple:
+        """Operands joined by one binary operator; the operand parser binds tighter."""
+        args = [operand()]
+        while self._peek() == operator:
             self._next()
-            args.append(self._not())
-        return ("and", *args) if len(args) > 1 else args[0]
+            args.append(operand())
+        return (operator, *args) if len(args) > 1 else args[0]
 
     def _not(self) -> tuple:
         if self._peek() == "not":

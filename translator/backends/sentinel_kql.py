@@ -252,12 +252,12 @@ class SentinelKqlBackend(KustoBackend):
                 f"the pipeline names no known Log Analytics table (query_table is {table!r})"
             )
         self.table = str(table)
+        lookup_columns = self.lookup_columns()
         columns = {name: info["data_type"] for name, info in AZURE_MONITOR_TABLES[self.table].items()}
-        self.types = columns | self.lookup_columns()
-        lookup_columns = set(self.lookup_columns())
+        self.types = columns | lookup_columns
         before, after, used_columns = [], [], set()
         for part in _conjuncts(cond):
-            used = {parse_path(field)[0] for field in _fields(part)} & lookup_columns
+            used = {parse_path(field)[0] for field in _fields(part)} & lookup_columns.keys()
             (after if used else before).append(part)
             used_columns |= used
         state.processing_state["after_lookup"] = self._and(after, state)

@@ -10,6 +10,7 @@ from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.rule import SigmaRule
 
+from translator.backends.kusto_columns import Column
 from translator.sentinel_schedule import sentinel_windows
 
 if TYPE_CHECKING:
@@ -79,10 +80,7 @@ events
                 if note not in self.backend.notes:
                     self.backend.notes.append(note)
         if self.backend.first_seen is None:
-            events = self._events(None)
-            extend = [f"{c.alias} = {c.scalar}" for c in self.fields if c.path]
-            if extend:
-                events.append("| extend " + ", ".join(extend))
+            events = self._events(None) + _extend(self.fields)
             lines += [*self._watchlists(), "\n".join(events)]
             self.backend.columns = {c.text: c.alias for c in self.fields}
         else:
@@ -127,10 +125,7 @@ events
         if len(set(keys)) != len(keys):
             raise SigmaFeatureNotSupportedByBackendError(f"first_seen fields share a column name: {keys}")
         carried = [c for c in self.fields if c.alias not in keys and c.root != "TimeGenerated"]
-        events = self._events(self.first_seen_window)
-        extend = [f"{c.alias} = {c.scalar}" for c in self.keys + carried if c.path]
-        if extend:
-            events.append("| extend " + ", ".join(extend))
+        events = self._events(self.first_seen_window) + _extend(self.keys + carried)
         events.append("| where " + " and ".join(k.present for k in self.keys))
         columns = ", ".join(c.alias for c in carried) or "*"
         self.backend.columns = {c.text: c.alias for c in self.keys + carried} | {
@@ -148,3 +143,9 @@ events
             events="\n    ".join(events),
             first=f"arg_min(TimeGenerated, {columns})",
         )
+
+
+def _extend(columns: list[Column]) -> list[str]:
+    """The stage that names each dynamic path under its alias, so results show it as a column."""
+    paths = [f"{c.alias} = {c.scalar}" for c in columns if c.path]
+    return ["| extend " + ", ".join(paths)] if paths else []

@@ -21,3 +21,13 @@ def rule_date(rule: SigmaRule) -> tuple[int, int, int]:
     if day is None:
         raise ValueError("the rule needs a date (or modified) to version its rule files")
     return day.year, day.month, day.day
+
+
+def level(rule: SigmaRule) -> str:
+    """The Sigma level's name, which picks each SIEM's severity; a rule without one counts as medium."""
+    return rule.level.name.lower() if rule.level else "medium"
+
+
+def description(rule: SigmaRule) -> str:
+    """The text every SIEM requires: the rule's description, or its title when it has none."""
+    return (rule.description or rule.title).strip()

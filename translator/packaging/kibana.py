@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from translator.attack import Attack, Technique, ThreatEntry
 from translator.model import Duration, RuleSource
-from translator.packaging.common import derived_id, rule_date
+from translator.packaging.common import derived_id, description, level, rule_date
 from translator.targets import Rendered
 
 
@@ -92,7 +92,7 @@ Kibana 8.14 or later.
         return {"value": duration.seconds // size, "unit": unit}
 
     def _common(self, rule_type: str, language: str, query: Rendered) -> dict[str, Any]:
-        severity, risk_score = self.levels[self.rule.level.name.lower() if self.rule.level else "medium"]
+        severity, risk_score = self.levels[level(self.rule)]
         year, month, day = rule_date(self.rule)
         pipeline = query.vars
         rule: dict[str, Any] = {
@@ -100,7 +100,7 @@ Kibana 8.14 or later.
             "language": language,
             "query": query.text.rstrip("\n"),
             "name": self.rule.title,
-            "description": (self.rule.description or self.rule.title).strip(),
+            "description": description(self.rule),
             "author": [self.rule.author] if self.rule.author else [],
             "license": self.rule.license or "",
             "severity": severity,

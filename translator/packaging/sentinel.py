@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import yaml
 
-from translator.attack import Attack
+from translator.attack import Attack, Technique
 from translator.model import Duration, RuleSource
-from translator.packaging.common import derived_id, rule_date
+from translator.packaging.common import derived_id, description, level, rule_date
 from translator.sentinel_schedule import sentinel_windows
 from translator.targets import Rendered
 
@@ -32,7 +32,7 @@ class SentinelRule:
     query_frequency: Duration
     query_period: Duration
     tactics: list[str]
-    relevant_techniques: list[str]
+    relevant_techniques: tuple[Technique, ...]
     query: str
     entity_mappings: list[dict[str, Any]]
     custom_details: dict[str, str]
@@ -78,7 +78,7 @@ class SentinelRule:
             "triggerOperator": self.trigger_operator,
             "triggerThreshold": self.trigger_threshold,
             "tactics": self.tactics,
-            "relevantTechniques": self.relevant_techniques,
+            "relevantTechniques": [t.id for t in self.relevant_techniques],
             "query": self.query,
             "entityMappings": self.entity_mappings,
             "customDetails": self.custom_details,
@@ -115,8 +115,8 @@ class SentinelRule:
             "suppressionDuration": "PT1H",
             "suppressionEnabled": False,
             "tactics": self.tactics,
-            "techniques": list(dict.fromkeys(t.split(".")[0] for t in self.relevant_techniques)),
-            "subTechniques": [t for t in self.relevant_techniques if "." in t],
+            "techniques": list(dict.fromkeys(t.parent for t in self.relevant_techniques)),
+            "subTechniques": [t.id for t in self.relevant_techniques if t.id != t.parent],
             "entityMappings": self.entity_mappings,
             "customDetails": self.custom_details,
             "eventGroupingSettings": self.event_grouping,
@@ -208,13 +208,13 @@ class SentinelRuleBuilder:
         return SentinelRule(
             id=derived_id(self.rule, "sentinel"),
             name=self.rule.title,
-            description=(self.rule.description or self.rule.title).strip(),
-            severity=self.severities[self.rule.level.name.lower() if self.rule.level else "medium"],
+            description=description(self.rule),
+            severity=self.severities[level(self.rule)],
             required_data_connectors=[dict(c) for c in self.query.vars["data_connectors"]],
             query_frequency=windows.query_frequency,
             query_period=windows.query_period,
             tactics=self._tactics(),
-            relevant_techniques=list(dict.fromkeys(t.id for e in self.source.threat for t in e.techniques)),
+            relevant_techniques=tuple(dict.fromkeys(t for e in self.source.threat for t in e.techniques)),
             query=self.query.text,
             entity_mappings=entities,
             custom_details=self._custom_details(used),
