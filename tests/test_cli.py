@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -9,8 +12,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from translator.build import read_tree
 from translator.cli import main
+from translator.output_dir import read_tree
 
 RULE = Path("rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml")
 
@@ -76,7 +79,7 @@ def test_rule_without_logsource(workspace: Path) -> None:
     path = add_rule(workspace, "nolog.yml", variant(workspace, logsource=None))
     result = failing_build(workspace)
     assert f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01)" in result.stderr
-    assert "must have a log source" in result.stderr
+    assert "the rule must have logsource" in result.stderr
 
 
 def test_rule_without_condition(workspace: Path) -> None:
@@ -231,11 +234,34 @@ def test_check_reports_missing_and_stale(workspace: Path) -> None:
     assert "drift: stale (no rule makes it): leftover.kql" in result.stderr
 
 
-def test_build_replaces_stale_files(workspace: Path) -> None:
+def test_build_refuses_a_file_it_did_not_write(workspace: Path) -> None:
+    """A file in output/ that its manifest does not list is a user's: the build refuses, names it,
+    and deletes nothing (before compiling: no notes are printed)."""
     out = workspace / "output"
     (out / "leftover.kql").write_text("x")
+    before = read_tree(out)
+    result = run("build", "--rules", str(workspace / "sigma"), "--output", str(out))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {os.path.realpath(out)}: holds leftover.kql, which its manifest.json does not list, "
+        "so translator did not write it; refusing to replace the folder\n"
+    )
+    assert read_tree(out) == before
+
+
+def test_build_removes_stale_artifacts(workspace: Path, root: Path) -> None:
+    """A file an earlier build listed in its manifest and no rule makes any more is ours: removed."""
+    out = workspace / "output"
+    manifest = json.loads((out / "manifest.json").read_text())
+    stale = out / "eql" / "rules" / "retired.eql"
+    stale.write_text("any where true\n")
+    manifest["artifacts"].append(
+        {"artifact_path": "eql/rules/retired.eql", "sha256": hashlib.sha256(stale.read_bytes()).hexdigest()}
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest))
     assert run("build", "--rules", str(workspace / "sigma"), "--output", str(out)).exit_code == 0
-    assert not (out / "leftover.kql").exists()
+    assert not stale.exists()
+    assert read_tree(out) == read_tree(root / "output")
 
 
 def test_targets_lists_targets_and_pipelines() -> None:

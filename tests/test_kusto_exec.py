@@ -1,4 +1,5 @@
-"""The one rewrite the Kusto executor makes (ipv4_lookup, which duckdb-kql lacks), tested on its own."""
+"""What the Kusto executor changes in duckdb-kql, each tested on its own: the ipv4_lookup rewrite (which
+duckdb-kql lacks), string escapes read as Kusto.Language reads them, and dynamic keys as JSON pointers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from support.kusto_exec import Workspace, ipv4_range, rewrite_ipv4_lookup
+from support.kusto_exec import Workspace, ipv4_range, kusto_string, rewrite_ipv4_lookup
 
 QUERY = """let R = _GetWatchlist("w")
     | project network = tostring(network), Asn = tolong(autonomous_system_number);
@@ -59,3 +60,33 @@ def test_rewritten_lookup_keeps_unmatched_rows(workspace: Workspace) -> None:
         "v6": (None, None),
         "none": (None, None),
     }
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        (r'"a\tb\nc\rd\\e\"f\'g"', "a\tb\nc\rd\\e\"f'g"),
+        (r'"\a\b\f\v"', "\a\b\f\v"),
+        (r'"\u0000\u001b\u2028"', "\x00\x1b\u2028"),
+        (r'"\u0000\u0061"', "\x00a"),
+        (r'"\u0000a"', "\x0a"),  # Kusto.Language reads hex digits for as long as they come
+        (r'"\x41"', "A"),
+        (r"@'a\b''c'", "a\\b'c"),  # verbatim: no escapes, a doubled quote
+        ("'plain'", "plain"),
+    ],
+)
+def test_string_escapes(literal: str, value: str) -> None:
+    assert kusto_string(literal) == value
+
+
+@pytest.mark.parametrize("key", ["*", "a*", 'a\\"b', "x\\", "a/b", "~1", "a.b", "a b", "中", "$"])
+def test_dynamic_keys_name_one_key(workspace: Workspace, key: str) -> None:
+    """`Claims_d["*"]` is the key "*", not every key (DuckDB's JSONPath reads `$."*"` as a wildcard)."""
+    rows = [
+        {"CorrelationId": name, "Claims_d": claims, "TimeGenerated": datetime(2026, 1, 1)}
+        for name, claims in (("key", {key: "v", "other": "w"}), ("other", {"other": "v", key + "x": "v"}))
+    ]
+    workspace.load(rows)
+    literal = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    query = f"AzureActivity | where tostring(Claims_d[{literal}]) == 'v' | project CorrelationId"
+    assert [r["CorrelationId"] for r in workspace.run(query, datetime(2026, 1, 2))] == ["key"]

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
-from translator.build import Build, read_tree
+from translator.build import Build
 from translator.cli import main
+from translator.output_dir import read_tree
 from translator.targets import TARGETS
 
 

@@ -280,3 +280,14 @@ def test_arm_check_catches_an_old_api(sentinel: tuple) -> None:
     arm = copy.deepcopy(sentinel[1])
     arm["resources"][0]["apiVersion"] = "2023-02-01"
     assert any("predates subTechniques" in p for p in sentinel_checks.check_arm(arm))
+
+
+def test_arm_check_catches_rule_text_arm_would_evaluate(sentinel: tuple) -> None:
+    template, arm = copy.deepcopy(sentinel[0]), copy.deepcopy(sentinel[1])
+    template["name"] = "[subscription().subscriptionId]"
+    arm["resources"][0]["properties"]["displayName"] = "[subscription().subscriptionId]"
+    assert any("ARM expression" in p for p in sentinel_checks.check_arm(arm))
+    assert sentinel_checks.disagreements(template, arm)
+    arm["resources"][0]["properties"]["displayName"] = "[[subscription().subscriptionId]"  # ARM's literal
+    assert sentinel_checks.check_arm(arm) == []
+    assert sentinel_checks.disagreements(template, arm) == []

@@ -1,14 +1,12 @@
-"""Compiling every rule to every target, and writing or checking output/ as one unit."""
+"""Compiling every rule to every target (translator/output_dir.py writes or checks output/)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from sigma.exceptions import SigmaError
 
@@ -16,9 +14,11 @@ from translator.errors import RuleError
 from translator.loader import discover, load_rule
 from translator.model import RuleSource
 from translator.packaging import PACKAGES
+from translator.packaging.common import json_text
 from translator.targets import TARGETS, Rendered
 
 MANIFEST = PurePosixPath("manifest.json")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,19 +65,20 @@ class Build:
             }
             for a in sorted(self.artifacts, key=lambda a: a.path)
         ]
-        return (json.dumps({"artifacts": entries}, indent=2, ensure_ascii=False) + "\n").encode()
+        return (json_text({"artifacts": entries}, indent=2) + "\n").encode()
 
 
 def compile_rules(rules_dir: Path) -> Build:
     """Parse each rule once, render it to every target, then package the queries into rule files.
 
-    A bad rule never stops the others: every error is collected.
+    A bad rule never stops the others: every error is collected, and so is any failure of the compiler
+    itself on one rule (an internal error, reported as such instead of ending the batch).
     """
     build = Build(rules_dir)
     seen: dict[str, Path] = {}
     for path in discover(rules_dir):
         try:
-            source = load_rule(path, rules_dir)
+            source = _guarded(path, None, None, lambda: load_rule(path, rules_dir))  # noqa: B023
             if source.rule_id in seen:
                 raise RuleError(
                     path, f"rule id {source.rule_id} is also used by {seen[source.rule_id]}", source.label
@@ -91,70 +92,37 @@ def compile_rules(rules_dir: Path) -> Build:
             if not all(name in queries for name in package.needs):
                 continue  # the query's own error is already reported
             try:
-                files = package.make(source, queries)
-            except (ValueError, SigmaError) as e:
-                build.errors.append(RuleError(path, str(e), source.label, package.name))
+                files = _guarded(path, source.label, package.name, lambda: package.make(source, queries))  # noqa: B023
+            except RuleError as e:
+                build.errors.append(e)
                 continue
             for f in files:
                 build.add(source, package.name, f.kind, f.directory, f.suffix, f.content)
     return build
 
 
+def _guarded(path: Path, label: str | None, target: str | None, step: Callable[[], T]) -> T:
+    """Run one step for one rule; whatever goes wrong becomes that rule's error (RuleError)."""
+    try:
+        return step()
+    except RuleError:
+        raise
+    except (ValueError, SigmaError) as e:
+        raise RuleError(path, str(e), label, target) from e
+    except Exception as e:  # a defect of the compiler on this rule: report it, go on with the others
+        reason = f"internal error ({type(e).__name__}: {e}); please report it with the rule"
+        raise RuleError(path, reason, label, target) from e
+
+
 def _queries(build: Build, source: RuleSource) -> dict[str, Rendered]:
     queries: dict[str, Rendered] = {}
     for target in TARGETS.values():
         try:
-            queries[target.name] = rendered = target.render(source)
+            rendered = _guarded(source.path, source.label, target.name, lambda: target.render(source))  # noqa: B023
         except RuleError as e:
             build.errors.append(e)
             continue
+        queries[target.name] = rendered
         build.add(source, target.name, "query", target.name, target.suffix, rendered.text.encode())
         build.notes.extend(str(RuleError(source.path, n, source.label, target.name)) for n in rendered.notes)
     return queries
-
-
-def read_tree(root: Path) -> dict[PurePosixPath, bytes]:
-    if not root.is_dir():
-        return {}
-    return {
-        PurePosixPath(p.relative_to(root).as_posix()): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def differences(output_dir: Path, files: dict[PurePosixPath, bytes]) -> list[str]:
-    """Each path where output/ is not what the build makes: missing, different, or stale."""
-    existing = read_tree(output_dir)
-    lines = []
-    for path in sorted(set(files) | set(existing)):
-        if path not in existing:
-            lines.append(f"missing: {path}")
-        elif path not in files:
-            lines.append(f"stale (no rule makes it): {path}")
-        elif existing[path] != files[path]:
-            lines.append(f"differs: {path}")
-    return lines
-
-
-def write_tree(output_dir: Path, files: dict[PurePosixPath, bytes]) -> None:
-    """Replace output_dir with exactly `files`, written beside it first and then swapped in."""
-    parent = output_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.new-", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)
-    try:
-        for path, content in files.items():
-            target = staging / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    old = parent / f".{output_dir.name}.old-{os.getpid()}"
-    if output_dir.exists():
-        output_dir.rename(old)
-    staging.rename(output_dir)
-    shutil.rmtree(old, ignore_errors=True)

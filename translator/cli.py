@@ -10,16 +10,18 @@ from pathlib import Path
 
 import click
 
-from translator.build import compile_rules, differences, write_tree
-from translator.errors import RuleError
+from translator.build import compile_rules
+from translator.errors import RuleError, printable
 from translator.loader import load_rule
+from translator.output_dir import OutputError, check_owned, differences, write_tree
 from translator.pipelines import PipelineError
 from translator.targets import TARGETS
 
 
 def _fail(lines: list[str], prefix: str = "error") -> None:
+    """One diagnostic per line: a line break in a file name or title cannot forge another line."""
     for line in lines:
-        click.echo(f"{prefix}: {line}", err=True)
+        click.echo(f"{prefix}: {printable(line)}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,39 +40,47 @@ def main() -> None:
 )
 @click.option(
     "--output",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path),
     default="output",
     show_default=True,
-    help="Directory the artifacts and manifest.json are written to; replaced as a whole.",
+    help="Directory the artifacts and manifest.json are written to, replaced as a whole: it must be new, "
+    "empty, or one an earlier build wrote (every file listed in its manifest.json).",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing each artifact that differs.")
 def build(rules: Path, output: Path, check: bool) -> None:
     """Compile every rule under RULES to every target into OUTPUT.
 
     All rules are compiled and every error is reported. If any rule fails, OUTPUT is left exactly as
-    it was.
+    it was. OUTPUT is swapped for the new tree in one atomic step, so a crash leaves either the old
+    or the new tree; a folder translator did not write is refused, never replaced.
     """
     try:
+        if not check:
+            check_owned(output, rules)  # before the slow compile; write_tree checks again under its lock
         result = compile_rules(rules)
-    except PipelineError as e:
+    except (OutputError, PipelineError) as e:
         _fail([str(e)])
         sys.exit(1)
     _fail(result.notes, prefix="note")
     if result.errors:
         _fail([str(e) for e in result.errors])
-        click.echo(f"{len(result.errors)} error(s); {output} left unchanged", err=True)
+        click.echo(printable(f"{len(result.errors)} error(s); {output} left unchanged"), err=True)
         sys.exit(1)
     files = result.files()
-    if check:
+    try:
+        if not check:
+            write_tree(output, files, rules)
+            click.echo(printable(f"wrote {len(result.artifacts)} artifacts and {output / 'manifest.json'}"))
+            return
         drift = differences(output, files)
-        if drift:
-            _fail(drift, prefix="drift")
-            click.echo(f"{output} is not what the rules compile to; run `translator build`", err=True)
-            sys.exit(1)
-        click.echo(f"{output} is up to date ({len(result.artifacts)} artifacts)")
-        return
-    write_tree(output, files)
-    click.echo(f"wrote {len(result.artifacts)} artifacts and {output / 'manifest.json'}")
+    except OutputError as e:
+        _fail([str(e)])
+        sys.exit(1)
+    if drift:
+        _fail(drift, prefix="drift")
+        click.echo(printable(f"{output} is not what the rules compile to; run `translator build`"), err=True)
+        sys.exit(1)
+    click.echo(printable(f"{output} is up to date ({len(result.artifacts)} artifacts)"))
 
 
 @main.command()

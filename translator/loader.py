@@ -2,27 +2,54 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
+from sigma.conditions import ConditionIdentifier, ConditionItem, ConditionSelector
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from translator.attack import attack
-from translator.errors import RuleError
+from translator.errors import RuleError, printable
 from translator.model import FirstSeen, RuleSource, Schedule, guide_from_attribute
-
-# libyaml's loader when present: pySigma's pure-Python one is ~9x slower on large rule sets.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from translator.rule_file import parse_yaml, read_rule_text
+from translator.rule_schema import check_shape
 
 RULE_SUFFIXES = (".yml", ".yaml")
+MAX_CONDITION_DEPTH = 32  # parentheses and `not`s; SigmaHQ's conditions nest at most 4 deep
+# Each reference to a search in the condition repeats it in every query: `s and s and ...` over a large
+# `s` would grow quadratically with the file. The searches' text, once per reference, is bounded.
+MAX_EXPANDED_BYTES = 4 * 1024 * 1024
 
 
 def discover(rules_dir: Path) -> list[Path]:
-    """Every rule file under `rules_dir`, in a stable order; one that cannot be read is still listed,
-    so the build reports it instead of leaving it out."""
-    return sorted(p for p in rules_dir.rglob("*") if p.suffix in RULE_SUFFIXES and not p.is_dir())
+    """Every rule file under `rules_dir`, in a stable order, without following directory links.
+
+    A file that cannot be read is still listed, so the build reports it instead of leaving it out; so is
+    a directory link that leaves the tree (its rules would silently be missing otherwise).
+    """
+    root = rules_dir.resolve()
+    found = []
+    for directory, dirnames, filenames in os.walk(rules_dir):
+        for name in dirnames:
+            path = Path(directory, name)
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                found.append(path)
+        found += [Path(directory, n) for n in filenames if n.endswith(RULE_SUFFIXES)]
+    return sorted(found)
+
+
+def _yaml_reason(error: yaml.YAMLError) -> str:
+    """PyYAML's message on one line, with the place as a rule author reads it (line and column)."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return " ".join(str(error).split())
+    text = ": ".join(part for part in (error.context, error.problem) if part)
+    mark = error.problem_mark or error.context_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return " ".join(text.split()) + where
 
 
 def _label(data: Any) -> str | None:
@@ -33,24 +60,31 @@ def _label(data: Any) -> str | None:
 
 def load_rule(path: Path, rules_dir: Path) -> RuleSource:
     """Parse one rule file, conditions and custom attributes included, or raise RuleError."""
+    rel_path = PurePosixPath(path.relative_to(rules_dir).as_posix())
+    if printable(str(rel_path)) != str(rel_path):
+        raise RuleError(path, "the file name holds control characters, which artifact names cannot carry")
+    root = rules_dir.resolve()
+    text = read_rule_text(path, root)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise RuleError(path, f"cannot read the file: {e}") from e
-    try:
-        documents = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+        documents = [d for d in parse_yaml(text) if d is not None]
     except yaml.YAMLError as e:
-        raise RuleError(path, f"invalid YAML: {' '.join(str(e).split())}") from e
+        raise RuleError(path, f"invalid YAML: {_yaml_reason(e)}") from e
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise RuleError(path, "a rule file must hold exactly one YAML mapping (one Sigma rule)")
     data = documents[0]
     label = _label(data)
     try:
+        check_shape(data)
         rule = SigmaRule.from_dict(data)
+        _check_conditions(rule, data["detection"])
         for condition in rule.detection.parsed_condition:
             _ = condition.parsed  # parse now: a bad condition is a load error, not a render error
     except SigmaError as e:
         raise RuleError(path, f"invalid Sigma rule: {e}", label) from e
+    except ValueError as e:
+        raise RuleError(path, str(e), label) from e
+    except RecursionError as e:
+        raise RuleError(path, "the detection is nested too deeply to compile", label) from e
     if rule.id is None:
         raise RuleError(path, "the rule has no id; outputs and the manifest are keyed by it", label)
     try:
@@ -60,5 +94,42 @@ def load_rule(path: Path, rules_dir: Path) -> RuleSource:
         threat = attack().threat(rule.tags)
     except ValueError as e:
         raise RuleError(path, str(e), label) from e
-    rel_path = PurePosixPath(path.resolve().relative_to(rules_dir.resolve()).as_posix())
     return RuleSource(path, rel_path, rule, schedule, first_seen, guide, threat)
+
+
+def _check_conditions(rule: SigmaRule, detection: dict[str, Any]) -> None:
+    """Bound what the conditions expand to, before pySigma expands them (ValueError)."""
+    sizes = {
+        name: len(json.dumps(search, ensure_ascii=False, default=str))
+        for name, search in detection.items()
+        if name not in ("condition", "timeframe")
+    }
+    for condition in rule.detection.parsed_condition:
+        if _paren_depth(condition.condition) > MAX_CONDITION_DEPTH:
+            raise ValueError(f"the condition nests more than {MAX_CONDITION_DEPTH} parentheses")
+        expanded, stack = 0, [(condition.parse(postprocess=False), 0)]
+        while stack:
+            item, depth = stack.pop()
+            if depth > MAX_CONDITION_DEPTH:
+                raise ValueError(f"the condition nests more than {MAX_CONDITION_DEPTH} levels deep")
+            if isinstance(item, ConditionSelector):
+                referenced = item.resolve_referenced_detections(rule.detection)
+                expanded += sum(sizes.get(i.identifier, 0) for i in referenced)
+            elif isinstance(item, ConditionIdentifier):
+                expanded += sizes.get(item.identifier, 0)
+            elif isinstance(item, ConditionItem):
+                stack += [(arg, depth + 1) for arg in item.args]
+        if expanded > MAX_EXPANDED_BYTES:
+            raise ValueError(
+                f"the condition repeats its searches to {expanded} bytes, above the limit of "
+                f"{MAX_EXPANDED_BYTES}; each reference to a search copies it into the query"
+            )
+
+
+def _paren_depth(condition: str) -> int:
+    """How deep the parentheses nest (pyparsing recurses once per level)."""
+    depth = deepest = 0
+    for char in condition:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sigma.conversion.base import TextQueryBackend
 from sigma.exceptions import SigmaError
-from sigma.rule import SigmaDetection, SigmaRule
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaDetections, SigmaLogSource, SigmaRule
+from sigma.types import SigmaNull
 
 from translator.backends.eql import ElasticEqlBackend
 from translator.backends.kibana_kql import KibanaKqlBackend
@@ -48,12 +50,9 @@ class Target:
 
     def map_field(self, source: RuleSource, field: str) -> str:
         """The one target field a Sigma field maps to, by the same pipeline as the detection."""
-        probe = copy.deepcopy(source.rule)
-        probe.fields = [field]
-        load_pipeline(self.pipeline_path).apply(probe)
-        if len(probe.fields) != 1:
-            raise ValueError(f"field '{field}' maps to {len(probe.fields)} fields, not one")
-        return probe.fields[0]
+        logsource = source.rule.logsource
+        key = (logsource.category, logsource.product, logsource.service, logsource.definition)
+        return _map_field(self.pipeline_path, key, field)
 
     def render(self, source: RuleSource) -> Rendered:
         """Convert one rule, from a copy of its single parse, or raise RuleError."""
@@ -85,6 +84,30 @@ class Target:
             columns=dict(getattr(backend, "columns", {})),
             summary_columns=tuple(getattr(backend, "summary_columns", ())),
         )
+
+
+@lru_cache(maxsize=4096)
+def _map_field(pipeline: Path, logsource: tuple[str | None, ...], field: str) -> str:
+    """Map `field` as the pipeline maps a `fields:` entry, on a probe rule holding only that field.
+
+    Safe to share between rules: pySigma maps a `fields:` entry by its name and the rule conditions of
+    each processing item, and the rule conditions of our pipelines test only the logsource
+    (tests/test_pipelines.py checks this). The probe's detection names the field once, with no value,
+    so that a field the pipeline cannot map fails as it would in the detection.
+    """
+    category, product, service, definition = logsource
+    probe = SigmaRule(
+        title="field probe",
+        logsource=SigmaLogSource(category, product, service, definition),
+        detection=SigmaDetections(
+            {"probe": SigmaDetection([SigmaDetectionItem(field, [], [SigmaNull()])])}, ["probe"]
+        ),
+        fields=[field],
+    )
+    load_pipeline(pipeline).apply(probe)
+    if len(probe.fields) != 1:
+        raise ValueError(f"field '{field}' maps to {len(probe.fields)} fields, not one")
+    return probe.fields[0]
 
 
 def _detection_fields(rule: SigmaRule) -> list[str]:

@@ -19,14 +19,18 @@ import eql
 from eql.parser import elasticsearch_syntax, lark_parser
 from lark import Token, Tree
 
+from support.grammars import EQL_BACKTICK, for_eql_library
 from support.kql_eval import field_values
 
 Doc = dict[str, Any]
 Predicate = Callable[[Doc], bool]
+FIELD_PART = re.compile(r"`([^`]*)`|([A-Za-z_][A-Za-z0-9_]*)")
+FIELD = re.compile(rf"\s*(?:{FIELD_PART.pattern})(?:\s*\.\s*(?:{FIELD_PART.pattern}))*")
 ESCAPES = {"t": "\t", "n": "\n", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
 
 
 def parse(query: str) -> Tree:
+    query = for_eql_library(query)  # a doubled backtick in a quoted name (support/grammars.py)
     with elasticsearch_syntax:
         eql.parse_query(query)  # the library's own checks (syntax, types) first
         return lark_parser.parse(query, start="piped_query")
@@ -81,10 +85,13 @@ class EqlQuery:
         raise NotImplementedError(f"EQL node {kind}")
 
     def _field(self, node: Tree) -> str:
+        """The field's name: its dotted parts, each a name or a backticked name, joined by dots (as
+        Elasticsearch's qualifiedName joins them); a doubled backtick is one backtick."""
         token = "".join(str(t) for t in node.scan_values(lambda v: isinstance(v, Token))).lstrip("?")
-        if token.startswith("`"):
-            return token[1:-1].replace("``", "`")
-        return token
+        if not FIELD.fullmatch(token):
+            raise NotImplementedError(f"EQL field {token}")
+        parts = FIELD_PART.findall(token)
+        return ".".join(quoted or bare for quoted, bare in parts).replace(EQL_BACKTICK, "`")
 
     def _literal(self, node: Tree) -> Any:
         (child,) = node.children

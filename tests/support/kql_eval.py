@@ -92,9 +92,9 @@ class KqlQuery:
         if name == "Expression":
             return self._query(kids[0])
         if name == "FieldRangeExpression":
-            return self._range(self._literal_text(_first(node, "Field")), node)
+            return self._range(self._field(_first(node, "Field")), node)
         if name == "FieldValueExpression":
-            field = self._literal_text(_first(node, "Field"))
+            field = self._field(_first(node, "Field"))
             return self._values(field, _first(node, "ListOfValues"))
         if name == "ValueExpression":
             raise NotImplementedError("free-text queries without a field")
@@ -143,6 +143,16 @@ class KqlQuery:
         return lambda doc: any(
             isinstance(v, (int, float)) and compare(float(v), bound) for v in field_values(doc, field)
         )
+
+    def _field(self, node: Node) -> str:
+        """A field name: the literal's text, quoted or not. An unquoted `*` would make it a pattern over
+        the index's field names, which this walker does not implement (no backend writes one)."""
+        while node.expr_name in ("Field", "Literal"):
+            node = _named(node)[0]
+        parts = self._parts(node)
+        if WILDCARD in parts:
+            raise NotImplementedError(f"field name patterns ({node.text})")
+        return "".join(parts)
 
     def _literal_text(self, node: Node) -> str:
         while node.expr_name in ("Field", "Literal"):

@@ -1,9 +1,20 @@
-"""Runs Sentinel queries as emitted on AzureActivity rows, with duckdb-kql (KQL translated to DuckDB).
+r"""Runs Sentinel queries as emitted on AzureActivity rows, with duckdb-kql (KQL translated to DuckDB).
 
 duckdb-kql has no `evaluate` plugins, so one construct is rewritten, and nothing else:
 `evaluate ipv4_lookup(T, Key, Range, return_unmatched = true)` becomes two left-outer lookups: first
 the key's IPv4 range, found by Python's ipaddress over the ranges of T, then T itself on that range.
 Rows without an IPv4 key in a range keep empty lookup columns, as ipv4_lookup leaves them.
+
+duckdb-kql's string literals know the escapes \n \t \r \\ \' \" \0 and read any other `\c` as `c`.
+Kusto.Language (KustoFacts.GetStringLiteralValue) also decodes \a \b \f \v and the hex escapes \u,
+\U and \x, reading hex digits for as long as they come (a C# char: the low 16 bits). `kusto_string`
+replaces duckdb-kql's decoder and adds those escapes as Kusto.Language reads them: an escape whose
+meaning depends on the engine stopping after four hex digits fails here.
+
+duckdb-kql writes a dynamic path (`Claims_d["k"]`) as a DuckDB JSONPath, `$."k"`. DuckDB reads a
+quoted `"*"` there as a wildcard over every key, and duckdb-kql escapes a key's quotes but not its
+backslashes (`a\"b` was a path error). `json_pointer` writes a path of names only as a JSON pointer
+(RFC 6901: `/k`, with `~0` and `~1` for `~` and `/`), which names exactly one key per step.
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ from datetime import datetime
 from typing import Any
 
 import duckdb_kql
+import duckdb_kql.lower
+import duckdb_kql.translate
 from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
 
 from support import asn
@@ -26,6 +39,42 @@ SQL_TYPES = {
     "real": "DOUBLE",
     "long": "BIGINT",
 }
+KUSTO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+HEX_ESCAPE = re.compile(r"[uUx]([0-9A-Fa-f]*)")
+
+
+def kusto_string(text: str) -> str:
+    """One KQL string literal's value ("...", '...', or @ verbatim); escapes as described above."""
+    if text.startswith("@") or "\\" not in text:
+        return _duckdb_string_value(text)
+    quote = text[0]
+    body = text[1:-1] if len(text) >= 2 and text[-1] == quote else text[1:]
+    out, i = [], 0
+    while i < len(body):
+        if body[i] != "\\" or i + 1 == len(body):
+            out.append(body[i])
+            i += 1
+        elif hex_escape := HEX_ESCAPE.match(body, i + 1):
+            out.append(chr(int(hex_escape.group(1) or "0", 16) & 0xFFFF))
+            i = hex_escape.end()
+        else:
+            out.append(KUSTO_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+    return "".join(out)
+
+
+def json_pointer(steps: tuple[Any, ...]) -> str | None:
+    """A static dynamic path of names as a JSON pointer; any other path as duckdb-kql writes it."""
+    if not steps or any(step.name is None for step in steps):
+        return _duckdb_static_path(steps)
+    return "".join("/" + step.name.replace("~", "~0").replace("/", "~1") for step in steps)
+
+
+_duckdb_string_value = duckdb_kql.lower._string_value
+duckdb_kql.lower._string_value = kusto_string
+_duckdb_static_path = duckdb_kql.translate._static_path
+duckdb_kql.translate._static_path = json_pointer
+
 IPV4_LOOKUP = re.compile(r"\| evaluate ipv4_lookup\((\w+), (\w+), (\w+), return_unmatched = true\)")
 MATCHES = "__ipv4_ranges"
 

@@ -31,7 +31,7 @@ def eql_matches(query: str, corpus: list[Entry]) -> dict[str, bool]:
     return {e.name: eql.matches(elastic_ingest.to_ecs(e.record)) for e in corpus}
 
 
-def _row(entry: Entry) -> dict[str, Any]:
+def sentinel_row(entry: Entry) -> dict[str, Any]:
     return sentinel_ingest.to_row(
         entry.record, EVENT_TIME, legacy=entry.options.get("_sentinel_legacy", False)
     )
@@ -44,9 +44,9 @@ def sentinel_matches(
     if per_record:
         found = {}
         for entry in corpus:
-            workspace.load([_row(entry)])
+            workspace.load([sentinel_row(entry)])
             found[entry.name] = bool(workspace.run(query, NOW))
         return found
-    workspace.load([_row(e) for e in corpus])
+    workspace.load([sentinel_row(e) for e in corpus])
     matched = {row["CorrelationId"] for row in workspace.run(query, NOW)}
     return {e.name: e.record["correlationId"] in matched for e in corpus}

@@ -195,6 +195,43 @@ def _tactics(t: dict[str, Any], attack: AttackData) -> list[str]:
     return problems
 
 
+class ArmExpression(str):
+    """A string ARM evaluates as a template expression; equal to no literal string."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArmExpression) and str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = str.__hash__
+
+
+def arm_value(value: Any) -> Any:
+    """What ARM deploys for a template value (ExpressionParser): a string that starts with "[" and ends
+    with "]" is an expression (an ArmExpression here), unless it starts with "[[", which is the literal
+    without its first "["; every other string is itself."""
+    if isinstance(value, str):
+        if len(value) >= 2 and value[0] == "[" and value[-1] == "]":
+            return value[1:] if value[1] == "[" else ArmExpression(value)
+        return value
+    if isinstance(value, dict):
+        return {k: arm_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [arm_value(v) for v in value]
+    return value
+
+
+def _expressions(value: Any, path: str) -> list[str]:
+    if isinstance(value, ArmExpression):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _expressions(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _expressions(v, f"{path}[{i}]")]
+    return []
+
+
 def check_arm(arm: dict[str, Any]) -> list[str]:
     problems = []
     if "workspace" not in arm.get("parameters", {}):
@@ -210,6 +247,10 @@ def check_arm(arm: dict[str, Any]) -> list[str]:
     if resource.get("apiVersion", "") < SUBTECHNIQUE_API:
         problems.append(f"apiVersion {resource.get('apiVersion')} predates subTechniques")
     p = resource.get("properties", {})
+    for path in _expressions(arm_value(p), "properties") + _expressions(
+        arm_value(arm.get("metadata", {})), "metadata"
+    ):
+        problems.append(f"{path} is an ARM expression: ARM would evaluate rule text")
     for key in ARM_REQUIRED:
         if key not in p:
             problems.append(f"missing property {key}")
@@ -226,9 +267,10 @@ def check_arm(arm: dict[str, Any]) -> list[str]:
 
 
 def disagreements(t: dict[str, Any], arm: dict[str, Any]) -> list[str]:
-    """Where the ARM template says something else than the YAML template, field by field."""
+    """Where the ARM template says something else than the YAML template, field by field, comparing
+    what ARM deploys (its "[[" literals read as ARM reads them) with the YAML."""
     resource = arm["resources"][0]
-    p = resource["properties"]
+    p = arm_value(resource["properties"])
     techniques = t.get("relevantTechniques", [])
     pairs = [
         ("id", t["id"], resource["name"].split("/")[-1].rstrip("')]")),

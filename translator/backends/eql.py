@@ -40,12 +40,24 @@ class ElasticEqlBackend(EqlBackend):
     )
     parenthesize: bool = False
 
-    # A name that is not a plain dotted identifier is quoted whole in backticks (`` doubles a backtick).
+    # A name is quoted whole in backticks (`` doubles a backtick: Elasticsearch's ESCAPED_IDENTIFIER)
+    # unless every dotted part is a name in both grammars: a letter or _, then letters, digits and _
+    # (Elasticsearch's IDENTIFIER, the eql library's NAME), and no keyword. Claim keys showed that
+    # `a.1x`, `a.b@c` and `a.or` do not parse bare.
     field_quote: ClassVar[str] = "`"
-    field_quote_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z_@][A-Za-z0-9_@.]*$")
+    field_quote_pattern: ClassVar[re.Pattern[str]] = re.compile(
+        r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+    )
     field_quote_pattern_negation: ClassVar[bool] = True
     field_escape: ClassVar[str] = "`"
     field_escape_pattern: ClassVar[re.Pattern[str] | None] = None
+    # The keywords of Elasticsearch's EqlBase.g4 and of the eql library (any letter case, to be safe).
+    keywords: ClassVar[frozenset[str]] = frozenset(
+        {
+            "and", "any", "by", "const", "false", "fork", "in", "join", "like", "macro", "maxspan", "not",
+            "null", "of", "or", "regex", "sample", "sequence", "true", "until", "where", "with",
+        }
+    )  # fmt: skip
 
     string_escapes: ClassVar[dict[str, str]] = strings.BACKSLASH_ESCAPES
     wildcards: ClassVar[dict[SpecialChars, str]] = {
@@ -74,11 +86,19 @@ class ElasticEqlBackend(EqlBackend):
         SigmaRegularExpressionFlag.MULTILINE: "",
     }
 
+    def escape_and_quote_field(self, field_name: str) -> str:
+        quoted = super().escape_and_quote_field(field_name)
+        if quoted == field_name and any(p.lower() in self.keywords for p in field_name.split(".")):
+            return self.field_quote + field_name + self.field_quote  # bare names hold no backtick
+        return quoted
+
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         return '"' + strings.render(s, self._escape, self.wildcards, self.name) + '"'
 
     def _escape(self, text: str) -> str:
-        return strings.escape(text, self.string_escapes, lambda c: f"\\u{{{ord(c):x}}}")
+        return strings.escape(
+            text, self.string_escapes, lambda c: f"\\u{{{ord(c):02x}}}"
+        )  # 2 to 8 hex digits
 
     def _regex(self, s: SigmaString) -> str:
         plain = lambda text: self._escape(self.regex_literal.sub(r"\\\1", text))  # noqa: E731

@@ -38,9 +38,9 @@ class KibanaKqlBackend(TextQueryBackend):
     not_token: ClassVar[str] = "not"
     eq_token: ClassVar[str] = ":"
 
-    # Field names are unquoted literals: escape what the grammar treats as syntax.
-    field_escape: ClassVar[str] = "\\"
-    field_escape_pattern: ClassVar[re.Pattern[str]] = re.compile(r'[\\():<>"*{}]')
+    # A field name is a literal: plain dotted names stand bare, any other is quoted whole (a quoted name
+    # is never a field wildcard, and spaces or the words or/and/not inside it stay part of the name).
+    plain_field: ClassVar[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_@.\-]*")
 
     # Values: quoted when literal, unquoted when they hold the `*` wildcard.
     quoted_escapes: ClassVar[dict[str, str]] = strings.BACKSLASH_ESCAPES
@@ -64,6 +64,7 @@ class KibanaKqlBackend(TextQueryBackend):
         "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
     )
 
+    note_values: ClassVar[int] = 3  # values a letter-case note names before "and N more"
     bool_values: ClassVar[dict[bool, str | None]] = {True: "true", False: "false"}
     field_exists_expression: ClassVar[str] = "{field}:*"
     field_not_exists_expression: ClassVar[str] = "not {field}:*"
@@ -87,7 +88,13 @@ class KibanaKqlBackend(TextQueryBackend):
 
     def __init__(self, processing_pipeline=None, collect_errors: bool = False, **options) -> None:  # type: ignore[no-untyped-def]
         super().__init__(processing_pipeline, collect_errors, **options)
-        self.notes: list[str] = []
+        self._case_values: dict[str, dict[str, None]] = {}  # field -> values, in order, without repeats
+        self._stored_cases: dict[str, str | None] = {}
+
+    def escape_and_quote_field(self, field_name: str) -> str:
+        if self.plain_field.fullmatch(field_name) and field_name.lower() not in ("or", "and", "not"):
+            return field_name
+        return '"' + self._quoted(field_name) + '"'
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         if not s.contains_special():
@@ -136,13 +143,24 @@ class KibanaKqlBackend(TextQueryBackend):
         """Keyword fields match case-sensitively; say so unless the integration normalises the case."""
         if not isinstance(value, SigmaString) or not any(c.isalpha() for c in str(value)):
             return
-        if self._stored_case(field) is None:
-            note = (
-                f"{field}:{self.convert_value_str(value, ConversionState())} matches only this letter case "
-                "(keyword field, stored as sent); the Sigma rule also matches other cases"
+        if field not in self._stored_cases:
+            self._stored_cases[field] = self._stored_case(field)
+        if self._stored_cases[field] is None:
+            values = self._case_values.setdefault(field, {})
+            values.setdefault(self.convert_value_str(value, ConversionState()), None)
+
+    @property
+    def notes(self) -> list[str]:
+        """One note per field (a rule can list thousands of values), naming the first few values."""
+        notes = []
+        for field, values in self._case_values.items():
+            shown = list(values)[: self.note_values]
+            more = f" and {len(values) - len(shown)} more values" if len(values) > len(shown) else ""
+            notes.append(
+                f"{field}:{' or '.join(shown)}{more} {'matches' if len(values) == 1 else 'match'} only this "
+                "letter case (keyword field, stored as sent); the Sigma rule also matches other cases"
             )
-            if note not in self.notes:
-                self.notes.append(note)
+        return notes
 
     def _stored_case(self, field: str) -> str | None:
         """The case the pipeline says the target stores `field` in, from its `case` transformations."""

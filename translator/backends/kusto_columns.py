@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
-from translator.backends.kusto_keywords import RESERVED
+from translator.backends.kusto_keywords import BOOLEAN_LITERALS, RESERVED
 
 NUMERIC_TYPES = frozenset({"int", "long", "real", "decimal"})
 
@@ -78,7 +78,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def segment(name: str) -> str:
     """One step of a dynamic path: `.name`, or `["name"]` for keys that are not plain names."""
-    if IDENTIFIER.fullmatch(name) and name not in RESERVED:
+    if IDENTIFIER.fullmatch(name) and name not in RESERVED and name not in BOOLEAN_LITERALS:
         return "." + name
     return "[" + json.dumps(name, ensure_ascii=False) + "]"
 

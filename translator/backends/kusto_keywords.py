@@ -25,3 +25,8 @@ RESERVED = frozenset(
     with_step_name withsource writeaheadlog
     """.split()  # noqa: SIM905 - a word list reads better than 150 quoted strings
 )
+
+# Kusto's boolean literals are tokens, not keywords, so the list above lacks them; they cannot stand as
+# a name after a dot either (`Claims_d.true` does not parse). Kusto.Language takes these six spellings;
+# tests/test_grammars.py checks every letter case of true and false against the grammar.
+BOOLEAN_LITERALS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})

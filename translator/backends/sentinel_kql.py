@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 from typing import Any, ClassVar
 
 from sigma.backends.kusto import KustoBackend
@@ -109,7 +110,21 @@ class SentinelKqlBackend(KustoBackend):
         return '"' + self._escape(text) + '"'
 
     def _escape(self, text: str) -> str:
-        return strings.escape(text, self.string_escapes, lambda c: f"\\u{ord(c):04x}")
+        """Unprintable characters as \\uXXXX. Kusto.Language reads the hex digits of \\u for as long as
+        they come (KustoFacts.DecodeHex), so a hex digit straight after such an escape is one too:
+        "\\u0000a" could read as U+000A, "\\u0000\\u0061" reads the same either way."""
+        out, after_escape = [], False
+        for char in text:
+            if char in self.string_escapes:
+                out.append(self.string_escapes[char])
+                after_escape = False
+            elif strings.UNPRINTABLE.match(char) or (after_escape and char in string.hexdigits):
+                out.append(f"\\u{ord(char):04x}")
+                after_escape = True
+            else:
+                out.append(char)
+                after_escape = False
+        return "".join(out)
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         return '"' + strings.render(s, self._escape, {}, self.name) + '"'
@@ -171,12 +186,18 @@ class SentinelKqlBackend(KustoBackend):
         self, cond: ConditionOR | ConditionAND, state: ConversionState
     ) -> str:
         """Plain values in one case-insensitive `in~`; wildcard values stay their own comparisons."""
-        plain = [a for a in cond.args if not a.value.contains_special()]
+        special = [a.value.contains_special() for a in cond.args]
+        plain = [a for a, wild in zip(cond.args, special, strict=True) if not wild]
         parts = []
         if plain:
             values = ", ".join(self.convert_value_str(a.value, state) for a in plain)
             parts.append(self.in_expression.format(field=self.column(plain[0].field).string, values=values))
-        parts.extend(self.convert_condition_field_eq_val_str(a, state) for a in cond.args if a not in plain)
+        # Split by position, not by `in`: comparing pySigma values is slow and made this quadratic.
+        parts.extend(
+            self.convert_condition_field_eq_val_str(a, state)
+            for a, wild in zip(cond.args, special, strict=True)
+            if wild
+        )
         return " or ".join(parts)
 
     def convert_condition_field_eq_val_num(

@@ -11,6 +11,7 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.rule import SigmaRule
 
 from translator.backends.kusto_columns import Column
+from translator.errors import printable
 from translator.sentinel_schedule import sentinel_windows
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ events
         self.lookups = [lk for lk in backend.lookups() if used & set(lk["columns"])]
 
     def text(self) -> str:
-        lines = [self.header.format(title=self.rule.title, id=self.rule.id)]
+        # The title is rule text inside a comment: no line break of any kind may end the comment early.
+        lines = [self.header.format(title=printable(self.rule.title), id=self.rule.id)]
         for lookup in self.lookups:
             lines.append(self.watchlist_note.format(alias=lookup["watchlist"]))
             limit = self.lookup_limits.get(lookup["plugin"])

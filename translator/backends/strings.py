@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaValueError
@@ -11,13 +12,17 @@ from sigma.types import Placeholder, SigmaString, SpecialChars
 BACKSLASH_ESCAPES = {"\\": "\\\\", '"': '\\"', "\t": "\\t", "\r": "\\r", "\n": "\\n"}
 
 
+# Control characters and the Unicode line and paragraph separators, which some grammars end a line at.
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def escape(text: str, table: Mapping[str, str], other: Callable[[str], str] | None = None) -> str:
-    """Replace each character found in `table`; `other` renders any remaining control character."""
+    """Replace each character found in `table`; `other` renders any remaining UNPRINTABLE one."""
     out = []
     for char in text:
         if char in table:
             out.append(table[char])
-        elif other is not None and (ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0):
+        elif other is not None and UNPRINTABLE.match(char):
             out.append(other(char))
         else:
             out.append(char)

@@ -9,12 +9,11 @@ alternative to the first rule, and both enabled would alert twice.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from translator.attack import Attack, Technique, ThreatEntry
 from translator.model import Duration, RuleSource
-from translator.packaging.common import derived_id, description, level, rule_date
+from translator.packaging.common import derived_id, description, json_text, level, rule_date
 from translator.targets import Rendered
 
 
@@ -51,7 +50,7 @@ Kibana 8.14 or later.
         self.threat = source.threat
 
     def ndjson(self) -> bytes:
-        lines = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in (self.primary(), self.eql_rule())]
+        lines = [json_text(r, sort_keys=True) for r in (self.primary(), self.eql_rule())]
         return ("\n".join(lines) + "\n").encode()
 
     def primary(self) -> dict[str, Any]:

@@ -5,7 +5,6 @@ they cannot disagree.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +13,9 @@ from typing import Any, ClassVar
 import yaml
 
 from translator.attack import Attack, Technique
+from translator.backends.strings import UNPRINTABLE
 from translator.model import Duration, RuleSource
-from translator.packaging.common import derived_id, description, level, rule_date
+from translator.packaging.common import derived_id, description, json_text, level, rule_date
 from translator.sentinel_schedule import sentinel_windows
 from translator.targets import Rendered
 
@@ -124,11 +124,13 @@ class SentinelRule:
         }
         if self.alert_details_override:
             properties["alertDetailsOverride"] = self.alert_details_override
+        # Every string from the rule is a literal: ARM evaluates "[...]" as a template expression.
+        properties = arm_literal(properties)
         return {
             "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
             "contentVersion": "1.0.0.0",
             "metadata": {
-                "description": f"Microsoft Sentinel analytic rule: {self.name}",
+                "description": arm_literal(f"Microsoft Sentinel analytic rule: {self.name}"),
                 "generator": "translator",
                 "sigmaRuleId": self.sigma_rule_id,
                 "ruleVersion": self.version,
@@ -152,7 +154,21 @@ class SentinelRule:
         }
 
     def arm_json(self) -> bytes:
-        return (json.dumps(self.arm(), indent=2, ensure_ascii=False) + "\n").encode()
+        return (json_text(self.arm(), indent=2) + "\n").encode()
+
+
+def arm_literal(value: Any) -> Any:
+    """`value` with each string ARM would evaluate ("[" ... "]") escaped as ARM says: a leading "[[".
+
+    Strings that start with "[" but do not end with "]" are literals already and stay as they are.
+    """
+    if isinstance(value, str):
+        return "[" + value if value.startswith("[") and value.endswith("]") else value
+    if isinstance(value, dict):
+        return {k: arm_literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [arm_literal(v) for v in value]
+    return value
 
 
 def iso8601(duration: Duration) -> str:
@@ -168,11 +184,17 @@ class _Dumper(yaml.SafeDumper):
     """Block style for multi-line strings (the query, the description), as Sentinel content has it."""
 
 
+def _str_style(value: str) -> str | None:
+    """Block style for text with line feeds only; double quotes (with escapes) for any other control
+    or line-break character, which a plain or block scalar would fold or lose (NEL, U+2028, CR)."""
+    if UNPRINTABLE.search(value.replace("\n", "")):
+        return '"'
+    return "|" if "\n" in value else None
+
+
 _Dumper.add_representer(
     str,
-    lambda dumper, value: dumper.represent_scalar(
-        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
-    ),
+    lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style=_str_style(value)),
 )
 
 
@@ -189,12 +211,16 @@ class SentinelRuleBuilder:
     max_custom_details: ClassVar[int] = 20
     max_custom_detail_key: ClassVar[int] = 20
     max_placeholders: ClassVar[int] = 3
+    max_alert_name: ClassVar[int] = 256  # alertDisplayNameFormat
+    max_alert_description: ClassVar[int] = 5000  # alertDescriptionFormat
+    max_description: ClassVar[int] = 5000  # the rule's description
 
     def __init__(
         self, source: RuleSource, query: Rendered, attack: Attack, map_field: Callable[[str], str]
     ) -> None:
         self.source = source
         self.rule = source.rule
+        self.threat = source.threat
         self.query = query
         self.attack = attack
         self.map_field = map_field
@@ -208,13 +234,13 @@ class SentinelRuleBuilder:
         return SentinelRule(
             id=derived_id(self.rule, "sentinel"),
             name=self.rule.title,
-            description=description(self.rule),
+            description=self._description(),
             severity=self.severities[level(self.rule)],
             required_data_connectors=[dict(c) for c in self.query.vars["data_connectors"]],
             query_frequency=windows.query_frequency,
             query_period=windows.query_period,
             tactics=self._tactics(),
-            relevant_techniques=tuple(dict.fromkeys(t for e in self.source.threat for t in e.techniques)),
+            relevant_techniques=tuple(dict.fromkeys(t for e in self.threat for t in e.techniques)),
             query=self.query.text,
             entity_mappings=entities,
             custom_details=self._custom_details(used),
@@ -224,10 +250,20 @@ class SentinelRuleBuilder:
             attack_version=self.attack.version,
         )
 
+    def _description(self) -> str:
+        """Sentinel refuses a rule whose description is longer than 5000 characters."""
+        text = description(self.rule)
+        if len(text) > self.max_description:
+            raise ValueError(
+                f"Sentinel takes descriptions of at most {self.max_description} characters; this one has "
+                f"{len(text)}"
+            )
+        return text
+
     def _tactics(self) -> list[str]:
         """The rule's tactics, then every other tactic of each technique: Sentinel wants them all."""
-        shortnames = [e.tactic.shortname for e in self.source.threat]
-        for technique in (t for e in self.source.threat for t in e.techniques):
+        shortnames = [e.tactic.shortname for e in self.threat]
+        for technique in (t for e in self.threat for t in e.techniques):
             shortnames += self.attack.techniques[technique.parent].tactics
         return [_camel(self.attack.tactics[s].name) for s in dict.fromkeys(shortnames)]
 
@@ -272,13 +308,26 @@ class SentinelRuleBuilder:
         if self.source.first_seen is None:
             return None
         keys = [self.query.columns[f] for f in self.query.terms][: self.max_placeholders]
+        name_end = ": " + ", ".join(f"{{{{{k}}}}}" for k in keys)
+        description_start = (
+            f"First seen {{{{FirstSeen}}}}, {{{{EventCount}}}} event(s) in this run; not seen in the "
+            f"{self.source.first_seen.history} before.\n\n"
+        )
+        description = (self.rule.description or "").strip()
         return {
-            "alertDisplayNameFormat": f"{self.rule.title}: " + ", ".join(f"{{{{{k}}}}}" for k in keys),
-            "alertDescriptionFormat": (
-                f"First seen {{{{FirstSeen}}}}, {{{{EventCount}}}} event(s) in this run; not seen in the "
-                f"{self.source.first_seen.history} before.\n\n{(self.rule.description or '').strip()}"
-            ),
+            "alertDisplayNameFormat": _format_text(self.rule.title, self.max_alert_name - len(name_end))
+            + name_end,
+            "alertDescriptionFormat": description_start
+            + _format_text(description, self.max_alert_description - len(description_start)),
         }
+
+
+def _format_text(text: str, room: int) -> str:
+    """Rule text inside an alert format. Sentinel fills `{{Column}}` with a result column, so a title
+    holding `{{FirstSeen}}` would add a placeholder: a space parts every `{{`. Text longer than `room`
+    (the format's limit, less what the format adds) is cut, ending in "…"."""
+    text = re.sub(r"\{(?=\{)", "{ ", text)
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def _camel(name: str) -> str:

@@ -1,0 +1,386 @@
+"""The output folder: read it, check it, and replace it only if this program wrote it, atomically.
+
+Ownership. `translator build --output X` replaces X as a whole, so it only ever replaces a folder it
+owns: one that does not exist, an empty one (nothing can be lost), or one whose every file is its
+manifest.json or listed in that manifest. A user's file, a symlink, a special file, a mount, the rules
+folder or a folder inside or around it is refused before anything is touched: before the (slow)
+compile, and again under the lock.
+
+Crash safety. The new tree is written into a staging folder beside X (same filesystem), every file and
+folder is fsynced, and then the staging folder and X are exchanged in one atomic step: Linux
+renameat2(RENAME_EXCHANGE), macOS renameatx_np(RENAME_SWAP); RENAME_NOREPLACE / RENAME_EXCL for a first
+build. Two plain renames would leave an instant with no X at all. A kill at any instant therefore leaves
+X the complete old tree or the complete new one. Where no atomic exchange exists (another platform, a
+filesystem answering EINVAL), the build fails rather than fall back to a non-atomic swap. A symlink
+flipped between two trees would also be atomic, but output/ is committed to git as a real folder, and
+CI jobs and users open it as one: git would commit the link, not the files.
+
+Work folder. Every temporary tree lives in `.<name>.translator/` beside X, which the build creates with
+a marker file before anything else. Names in it are random, never PIDs, so a stale one cannot block a
+build. The next build deletes what a killed build left there (the folder is ours when it is empty or
+carries the marker; anything else by that name is refused, not deleted). A successful build removes it.
+
+Lock. Builds serialise on flock(2) of the output's parent folder: exclusive to build, shared for
+--check. The parent exists for the whole build and is never replaced or deleted, so nothing is left
+behind in the user's repository (a lock file would be clutter that cannot be removed without a race,
+and the work folder is deleted at the end, which a waiter's lock would not survive), and the kernel
+drops the lock when its holder dies, so a killed build never leaves it held. The cost: builds into
+sibling folders of one parent wait for each other too.
+
+Test hook: TRANSLATOR_FAULT=<point> makes the process SIGKILL itself at that point (FAULT_POINTS), as a
+crash would; tests/test_output_dir.py uses it to prove the above. It has no other use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import stat
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+
+from translator.build import MANIFEST
+
+FAULT_ENV = "TRANSLATOR_FAULT"
+FAULT_POINTS = (
+    "writing",  # midway through writing the staging tree
+    "staged",  # the staging tree is complete and fsynced; X untouched
+    "exchanged",  # right after the exchange, before the parent is fsynced; the old tree is in the work folder
+    "deleting",  # midway through deleting the old tree
+    "deleted",  # the old tree is gone; the work folder (with its marker) is not
+)
+MARKER = "TRANSLATOR-WORK-FOLDER"
+MARKER_TEXT = (
+    b"translator keeps temporary trees here while it builds the folder beside it; it deletes them.\n"
+)
+WRITABLE = os.W_OK | os.X_OK
+
+# platform: (C function, flag to exchange two paths, flag to rename onto an absent path)
+_ATOMIC_RENAME = {"linux": ("renameat2", 2, 1), "darwin": ("renameatx_np", 0x2, 0x4)}
+_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+class OutputError(Exception):
+    """Why the output folder cannot be written; printed as `error: <folder>: <reason>`."""
+
+    def __init__(self, folder: Path, reason: str) -> None:
+        super().__init__(f"{folder}: {reason}")
+
+
+def resolve(output: Path) -> Path:
+    """The absolute output path, its parents' symlinks resolved but not its own (a symlink is refused)."""
+    if output.name in ("", ".."):
+        return Path(os.path.realpath(output))
+    return Path(os.path.realpath(output.parent)) / output.name
+
+
+def read_tree(root: Path) -> dict[PurePosixPath, bytes]:
+    """Every file under root (symlinks followed, as --check always read it), by relative path."""
+    if not root.is_dir():
+        return {}
+    return {
+        PurePosixPath(p.relative_to(root).as_posix()): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def differences(output: Path, files: dict[PurePosixPath, bytes]) -> list[str]:
+    """Each path where output/ is not what the build makes: missing, different, or stale.
+
+    Read under a shared lock, so a build swapping the folder meanwhile is seen before or after.
+    """
+    target = resolve(output)
+    if target.parent.is_dir():
+        with _locked(target, shared=True):
+            existing = read_tree(target)
+    else:
+        existing = {}
+    lines = []
+    for path in sorted(set(files) | set(existing)):
+        if path not in existing:
+            lines.append(f"missing: {path}")
+        elif path not in files:
+            lines.append(f"stale (no rule makes it): {path}")
+        elif existing[path] != files[path]:
+            lines.append(f"differs: {path}")
+    return lines
+
+
+def check_owned(output: Path, rules: Path) -> None:
+    """Raise OutputError unless the build may write `output`; touches nothing."""
+    target = resolve(output)
+    try:
+        _check_place(target, Path(os.path.realpath(rules)))
+        _check_work(target)
+    except OSError as e:
+        raise OutputError(target, f"cannot be checked: {_describe(e)}") from e
+
+
+def write_tree(output: Path, files: dict[PurePosixPath, bytes], rules: Path) -> None:
+    """Replace `output` with exactly `files` in one atomic exchange, if the folder is ours."""
+    check_owned(output, rules)
+    target = resolve(output)
+    try:
+        os.makedirs(target.parent, exist_ok=True)
+    except OSError as e:
+        raise OutputError(target, f"cannot create its parent folder: {_describe(e)}") from e
+    with _locked(target, shared=False) as parent_fd:
+        check_owned(output, rules)  # again: another build may have run while this one compiled
+        work = _work(target)
+        staging = work / f"new-{secrets.token_hex(8)}"
+        existed = os.path.lexists(target)
+        try:
+            _prepare_work(work)
+            os.mkdir(staging)  # not tempfile.mkdtemp: its mode is 0o700, this one follows the umask
+            _stage(staging, files)
+            _fault("staged")
+            _rename(parent_fd, f"{work.name}/{staging.name}", target, exchange=existed)
+        except BaseException as e:
+            shutil.rmtree(work, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise OutputError(target, f"{_describe(e)}; it was left as it was") from e
+            raise
+        _fault("exchanged")
+        try:
+            _fsync_dir(target.parent)
+            if existed:
+                _remove_tree(staging)  # the exchange left the old tree there
+            _fault("deleted")
+            os.unlink(work / MARKER)
+            os.rmdir(work)
+            _fsync_dir(target.parent)
+        except OSError as e:
+            reason = f"holds the new tree, but {work} could not be cleared ({_describe(e)})"
+            raise OutputError(target, f"{reason}; the next build retries") from e
+
+
+def _check_place(target: Path, rules: Path) -> None:
+    if target == rules:
+        raise OutputError(target, "is the rules folder; refusing to replace it")
+    if target.is_relative_to(rules):
+        raise OutputError(
+            target, f"is inside the rules folder {rules}; its .yaml artifacts would be read back as rules"
+        )
+    if rules.is_relative_to(target):
+        raise OutputError(target, f"holds the rules folder {rules}; refusing to replace it")
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        ancestor = next(p for p in target.parents if os.path.lexists(p))
+        if not (ancestor.is_dir() and os.access(ancestor, WRITABLE)):
+            raise OutputError(target, f"cannot be created: {ancestor} is not a writable folder") from None
+        return
+    if stat.S_ISLNK(mode):
+        raise OutputError(target, "is a symbolic link; give the folder itself")
+    if not stat.S_ISDIR(mode):
+        raise OutputError(target, "is not a folder")
+    if not os.access(target.parent, WRITABLE):
+        raise OutputError(target, f"cannot be replaced: its parent folder {target.parent} is not writable")
+    _check_tree(target)
+
+
+def _check_tree(root: Path) -> None:
+    """Refuse root unless replacing it loses nothing translator did not write."""
+    listed = _listed(root)
+    device = os.lstat(root).st_dev
+    for rel, st in _walk(root, PurePosixPath()):
+        if stat.S_ISDIR(st.st_mode):
+            if st.st_dev != device:
+                what = ", where another filesystem is mounted"
+            elif not os.access(root / rel, WRITABLE):
+                what = ", a folder translator cannot empty"
+            else:
+                continue
+        elif stat.S_ISLNK(st.st_mode):
+            what = ", a symbolic link, which translator never writes"
+        elif not stat.S_ISREG(st.st_mode):
+            what = ", which is not a regular file"
+        elif listed is None:
+            what = f" and no {MANIFEST}, so translator did not build it"
+        elif rel == MANIFEST or rel.as_posix() in listed:
+            continue
+        else:
+            what = f", which its {MANIFEST} does not list, so translator did not write it"
+        raise OutputError(root, f"holds {rel}{what}; refusing to replace the folder")
+    if not os.access(root, WRITABLE):
+        raise OutputError(root, "is not writable")
+
+
+def _listed(root: Path) -> set[str] | None:
+    """The artifact paths root's manifest lists; None when it has none (the walk then names a file)."""
+    path = root / MANIFEST
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise OutputError(root, f"cannot read its {MANIFEST} ({e}); refusing to replace the folder") from e
+    entries = data.get("artifacts") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("artifact_path"), str) and isinstance(e.get("sha256"), str)
+        for e in entries
+    ):
+        raise OutputError(
+            root,
+            f"its {MANIFEST} is not one translator writes (an artifacts list of artifact_path and sha256); "
+            "refusing to replace the folder",
+        )
+    return {e["artifact_path"] for e in entries}
+
+
+def _walk(root: Path, rel: PurePosixPath) -> Iterator[tuple[PurePosixPath, os.stat_result]]:
+    """Every entry under root, depth first in name order, symlinks not followed.
+
+    Lazy, so refusing a big folder (a home folder) stops at its first file.
+    """
+    with os.scandir(root / rel) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        st = entry.stat(follow_symlinks=False)
+        yield rel / entry.name, st
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(root, rel / entry.name)
+
+
+def _work(target: Path) -> Path:
+    return target.parent / f".{target.name}.translator"
+
+
+def _check_work(target: Path) -> None:
+    """Refuse when something not ours sits where the work folder goes."""
+    work = _work(target)
+    try:
+        mode = os.lstat(work).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        names = os.listdir(work)
+        if not names or (MARKER in names and stat.S_ISREG(os.lstat(work / MARKER).st_mode)):
+            return
+    raise OutputError(
+        target,
+        f"{work} is in the way: translator keeps its temporary trees there, but it is not translator's "
+        f"work folder (no {MARKER} file in it); move it away",
+    )
+
+
+def _prepare_work(work: Path) -> None:
+    """Create the work folder, marker first; delete what killed builds left in it (all theirs)."""
+    os.makedirs(work, exist_ok=True)
+    if not os.path.lexists(work / MARKER):
+        _write_file(work / MARKER, MARKER_TEXT)
+        _fsync_dir(work)
+    for name in sorted(os.listdir(work)):
+        if name != MARKER:
+            _remove(work / name)
+
+
+def _stage(staging: Path, files: dict[PurePosixPath, bytes]) -> None:
+    """Write and fsync every file, then every folder, so the exchange publishes only durable data."""
+    for i, (path, content) in enumerate(sorted(files.items())):
+        if i == len(files) // 2:
+            _fault("writing")
+        (staging / path).parent.mkdir(parents=True, exist_ok=True)
+        _write_file(staging / path, content)
+    for folder, _, _ in os.walk(staging):
+        _fsync_dir(Path(folder))
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    with open(path, "xb") as f:  # mode 0o666 less the umask, as before
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rename(parent_fd: int, staging: str, target: Path, exchange: bool) -> None:
+    """Exchange staging and target atomically, or (exchange=False) move staging onto the absent target;
+    both relative to parent_fd. Where that cannot be done atomically, say so: never fall back."""
+    name, swap, noreplace = _ATOMIC_RENAME.get(sys.platform, ("", 0, 0))
+    function = getattr(ctypes.CDLL(None, use_errno=True), name, None) if name else None
+    if function is None:
+        code, why = errno.ENOSYS, f"{sys.platform} offers translator no atomic exchange of two folders"
+    else:
+        function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+        flags = swap if exchange else noreplace
+        if not function(parent_fd, os.fsencode(staging), parent_fd, os.fsencode(target.name), flags):
+            return
+        code = ctypes.get_errno()
+        why = f"{name}: {os.strerror(code)}"
+    if code in _UNSUPPORTED:
+        raise OutputError(
+            target,
+            f"cannot be replaced atomically here ({why}); translator will not swap folders "
+            "non-atomically, so it was left as it was",
+        )
+    raise OSError(code, why)
+
+
+def _remove_tree(root: Path) -> None:
+    """Delete a tree this program wrote, entry by entry (the test hook needs a midway point)."""
+    names = sorted(os.listdir(root))
+    for i, name in enumerate(names):
+        if i == len(names) // 2:
+            _fault("deleting")
+        _remove(root / name)
+    os.rmdir(root)
+
+
+def _remove(path: Path) -> None:
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        shutil.rmtree(path)  # never follows symlinks
+    else:
+        os.unlink(path)
+
+
+@contextmanager
+def _locked(target: Path, shared: bool) -> Iterator[int]:
+    """Hold flock(2) on target's parent folder; yields its descriptor for the renames."""
+    kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    try:
+        fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        raise OutputError(target, f"cannot lock its parent folder: {_describe(e)}") from e
+    try:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another translator build in {target.parent} to finish", file=sys.stderr)
+            fcntl.flock(fd, kind)
+    except OSError as e:
+        os.close(fd)
+        raise OutputError(target, f"cannot lock its parent folder: {_describe(e)}") from e
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _describe(e: OSError) -> str:
+    reason = e.strerror or str(e)
+    return f"{e.filename}: {reason}" if e.filename else reason
+
+
+def _fault(point: str) -> None:
+    """Test hook: with TRANSLATOR_FAULT=<point> the process SIGKILLs itself here, as a crash would."""
+    if os.environ.get(FAULT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,111 @@
+"""Reading one rule file safely: rule files are untrusted input.
+
+Bounded before anything is parsed: only regular files inside the rules folder (no FIFO that blocks,
+no device that never ends, no symlink out of the tree), at most MAX_RULE_BYTES. The YAML is read
+strictly: no aliases or merge keys (an alias bomb of 1 KB expands to gigabytes), nesting at most
+MAX_DEPTH deep (libyaml's composer recurses in C and crashes the process on deep input, so depth is
+checked on the event stream first), no duplicate keys (the last one would silently win), mapping
+keys are strings, and dates stay text for pySigma to check (PyYAML raises on 2024-13-45).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from translator.errors import RuleError
+
+MAX_RULE_BYTES = 1024 * 1024  # SigmaHQ's largest rule is 295 KB
+MAX_DEPTH = 32  # SigmaHQ's rules nest at most 5 levels
+
+_CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(_CLoader):  # type: ignore[misc,valid-type]
+    """libyaml's safe loader without timestamps, refusing duplicate and non-string keys."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP, _MERGE)]
+        for first, resolvers in _CLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"mapping key {key!r} is not a string", key_node.start_mark
+                )
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1}); "
+                    "YAML would keep only the last one",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_rule_text(path: Path, root: Path) -> str:
+    """The text of a rule file under `root` (resolved), or RuleError saying why it cannot be read."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as e:
+        raise RuleError(path, f"cannot read the file: {e}") from e
+    if not real.is_relative_to(root):
+        raise RuleError(path, f"symbolic link to {real}, outside the rules folder {root}; not read")
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise RuleError(path, f"cannot read the file: {e.strerror}") from e
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise RuleError(path, f"not a regular file ({_kind(mode)}); not read")
+        data = f.read(MAX_RULE_BYTES + 1)
+    if len(data) > MAX_RULE_BYTES:
+        raise RuleError(path, f"larger than the limit of {MAX_RULE_BYTES} bytes for a rule file; not read")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RuleError(path, f"cannot read the file: not UTF-8 ({e.reason} at byte {e.start})") from e
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+    kinds += ((stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def parse_yaml(text: str) -> list[Any]:
+    """The documents of a rule file, or yaml.YAMLError (a MarkedYAMLError saying where and why)."""
+    _check_events(text)
+    return list(yaml.load_all(text, Loader=_StrictLoader))
+
+
+def _check_events(text: str) -> None:
+    """Refuse aliases and deep nesting on libyaml's event stream, which is not recursive."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_CLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.MarkedYAMLError(
+                None, None, "YAML aliases (*name) are not allowed in rule files", event.start_mark
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise yaml.MarkedYAMLError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
