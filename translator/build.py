@@ -68,11 +68,12 @@ class Build:
         return (json_text({"artifacts": entries}, indent=2) + "\n").encode()
 
 
-def compile_rules(rules_dir: Path) -> Build:
+def compile_rules(rules_dir: Path, strict: bool = False) -> Build:
     """Parse each rule once, render it to every target, then package the queries into rule files.
 
     A bad rule never stops the others: every error is collected, and so is any failure of the compiler
-    itself on one rule (an internal error, reported as such instead of ending the batch).
+    itself on one rule (an internal error, reported as such instead of ending the batch). `strict` makes
+    ATT&CK tags the bundled data cannot map errors instead of notes.
     """
     build = Build(rules_dir)
     seen: dict[str, Path] = {}
@@ -87,6 +88,11 @@ def compile_rules(rules_dir: Path) -> Build:
         except RuleError as e:
             build.errors.append(e)
             continue
+        attack_notes = [RuleError(path, note, source.label) for note in source.threat.notes]
+        if strict and attack_notes:
+            build.errors += attack_notes
+            continue
+        build.notes += [str(note) for note in attack_notes]
         queries = _queries(build, source)
         for package in PACKAGES:
             if not all(name in queries for name in package.needs):

@@ -47,7 +47,12 @@ def main() -> None:
     "empty, or one an earlier build wrote (every file listed in its manifest.json).",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing each artifact that differs.")
-def build(rules: Path, output: Path, check: bool) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail on ATT&CK tags the bundled ATT&CK data cannot map (by default a note; the tag is kept).",
+)
+def build(rules: Path, output: Path, check: bool, strict: bool) -> None:
     """Compile every rule under RULES to every target into OUTPUT.
 
     All rules are compiled and every error is reported. If any rule fails, OUTPUT is left exactly as
@@ -57,7 +62,7 @@ def build(rules: Path, output: Path, check: bool) -> None:
     try:
         if not check:
             check_owned(output, rules)  # before the slow compile; write_tree checks again under its lock
-        result = compile_rules(rules)
+        result = compile_rules(rules, strict=strict)
     except (OutputError, PipelineError) as e:
         _fail([str(e)])
         sys.exit(1)

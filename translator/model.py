@@ -14,7 +14,7 @@ from typing import Any
 
 from sigma.rule import SigmaRule
 
-from translator.attack import ThreatEntry
+from translator.attack import Threat
 
 _DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -111,7 +111,7 @@ class RuleSource:
     schedule: Schedule
     first_seen: FirstSeen | None
     guide: str | None = None
-    threat: tuple[ThreatEntry, ...] = ()  # the ATT&CK mapping of its tags
+    threat: Threat = Threat((), (), ())  # the ATT&CK mapping of its tags, and what it leaves out
 
     @property
     def rule_id(self) -> str:

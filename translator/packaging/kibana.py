@@ -47,7 +47,7 @@ Kibana 8.14 or later.
         self.kql = kql
         self.eql = eql
         self.attack = attack
-        self.threat = source.threat
+        self.threat = source.threat.entries
 
     def ndjson(self) -> bytes:
         lines = [json_text(r, sort_keys=True) for r in (self.primary(), self.eql_rule())]
@@ -140,6 +140,7 @@ Kibana 8.14 or later.
     def _tags(self, data_tags: list[str]) -> list[str]:
         tags = [*data_tags, "Use Case: Threat Detection"]
         tags += [f"Tactic: {entry.tactic.name}" for entry in self.threat]
+        tags += list(self.source.threat.unmapped_tags)  # ATT&CK tags the mapping cannot hold, as written
         if self.source.guide:
             tags.append("Resources: Investigation Guide")
         return tags

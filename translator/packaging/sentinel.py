@@ -220,7 +220,7 @@ class SentinelRuleBuilder:
     ) -> None:
         self.source = source
         self.rule = source.rule
-        self.threat = source.threat
+        self.threat = source.threat.entries
         self.query = query
         self.attack = attack
         self.map_field = map_field
