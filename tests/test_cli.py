@@ -258,12 +258,25 @@ def test_build_removes_stale_artifacts(workspace: Path, root: Path) -> None:
     assert read_tree(out) == read_tree(root / "output")
 
 
-def test_targets_lists_targets_and_pipelines() -> None:
+def test_targets_lists_targets_log_sources_and_pipelines() -> None:
     result = run("targets")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert [line.split("\t")[0] for line in lines] == ["kibana-kql", "eql", "sentinel-kql"]
-    assert lines[2].endswith("pipelines/azure_activitylogs_to_sentinel.yml")
+    targets = [line.split("\t")[0] for line in lines if not line.startswith(" ")]
+    assert targets == ["kibana-kql", "eql", "sentinel-kql"]
+    sentinel = lines[lines.index(next(x for x in lines if x.startswith("sentinel-kql"))) + 1 :]
+    assert "  azure/activitylogs\tpipelines/azure_activitylogs_to_sentinel.yml" in sentinel
+
+
+def test_a_log_source_without_pipelines_names_the_supported_ones(workspace: Path) -> None:
+    data = variant(workspace, logsource={"product": "azure", "service": "nosuchlogs"})
+    path = add_rule(workspace, "unknown_source.yml", data)
+    result = failing_build(workspace)
+    for target in ("kibana-kql", "eql", "sentinel-kql"):
+        assert (
+            f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): target {target}: "
+            "no pipeline maps log source azure/nosuchlogs; supported: azure/activitylogs"
+        ) in errors(result)
 
 
 @pytest.mark.parametrize("command", [[], ["build"], ["convert"], ["targets"]])

@@ -14,7 +14,7 @@ from translator.build import compile_rules
 from translator.errors import RuleError, printable
 from translator.loader import load_rule
 from translator.output_dir import OutputError, check_owned, differences, write_tree
-from translator.pipelines import PipelineError
+from translator.pipelines import PipelineError, pipeline_files, supported
 from translator.targets import TARGETS
 
 
@@ -108,6 +108,9 @@ def convert(rule: Path, target_name: str) -> None:
 
 @main.command()
 def targets() -> None:
-    """List the targets, what each artifact is, and the pipeline that maps its fields."""
+    """List the targets, what each artifact is, and the log sources each maps (with its pipelines)."""
     for target in TARGETS.values():
-        click.echo(f"{target.name}\t{target.description}\tpipelines/{target.pipeline}")
+        click.echo(f"{target.name}\t{target.description}")
+        for logsource in supported(target.model):
+            files = ", ".join(f"pipelines/{p.name}" for p in pipeline_files(target.model, logsource.sigma))
+            click.echo(f"  {logsource}\t{files}")

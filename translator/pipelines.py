@@ -1,25 +1,53 @@
-"""Loading the processing pipelines in pipelines/ (data) into fresh pySigma pipeline objects."""
+"""The processing pipelines in pipelines/ (data): which ones map a rule, and loading them.
+
+pipelines/logsources.yml says, for each Sigma log source, which pipelines map it to each storage model
+(`ecs`: the Elastic integration's documents; `sentinel`: the Log Analytics tables), in the order they
+apply, or why no SIEM has its data. A target names its model; the rule's logsource picks the files.
+"""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaLogSource
 
 import translator.transformations  # noqa: F401  (registers the transformation types pipelines name)
 
 # The pipelines are part of the compiler's definition, so they are found beside the package.
 PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+INDEX = "logsources.yml"
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class PipelineError(Exception):
     """A pipeline file that cannot be read: a defect of the project, not of a rule."""
+
+
+@dataclass(frozen=True, order=True)
+class LogSource:
+    """A Sigma log source as the index names it: `product/service`."""
+
+    product: str
+    service: str
+
+    def __str__(self) -> str:
+        return f"{self.product}/{self.service}"
+
+    @classmethod
+    def of(cls, logsource: SigmaLogSource) -> LogSource:
+        return cls(logsource.product or "", logsource.service or "")
+
+    @property
+    def sigma(self) -> SigmaLogSource:
+        return SigmaLogSource(product=self.product, service=self.service)
 
 
 @cache
@@ -30,9 +58,43 @@ def _definition(path: Path) -> dict:
         raise PipelineError(f"{path}: cannot load pipeline: {e}") from e
 
 
+@cache
+def _index() -> dict[LogSource, dict[str, Any]]:
+    entries = _definition(PIPELINES_DIR / INDEX)
+    return {LogSource(*name.split("/", 1)): entry for name, entry in entries.items()}
+
+
+def supported(model: str) -> list[LogSource]:
+    """The log sources with pipelines to `model`, sorted."""
+    return sorted(source for source, entry in _index().items() if model in entry)
+
+
+def pipeline_files(model: str, logsource: SigmaLogSource) -> tuple[Path, ...]:
+    """The pipelines that map a rule of `logsource` to `model`, in order; ValueError saying why none do."""
+    source = LogSource.of(logsource)
+    entry = _index().get(source, {})
+    if model in entry:
+        return tuple(PIPELINES_DIR / name for name in entry[model])
+    if "unavailable" in entry:
+        raise ValueError(f"log source {source}: {' '.join(entry['unavailable'].split())}")
+    names = ", ".join(str(s) for s in supported(model))
+    raise ValueError(
+        f"no pipeline maps log source {source or 'without product and service'}; supported: {names}"
+    )
+
+
 def load_pipeline(path: Path) -> ProcessingPipeline:
     """A new pipeline object: pySigma pipelines carry per-rule state, so each conversion gets its own."""
     try:
         return ProcessingPipeline.from_dict(copy.deepcopy(_definition(path)))
     except SigmaError as e:
         raise PipelineError(f"{path}: invalid pipeline: {e}") from e
+
+
+def load_pipelines(paths: tuple[Path, ...]) -> ProcessingPipeline:
+    """The pipelines joined in order into one, as a conversion applies them."""
+    pipelines = [load_pipeline(path) for path in paths]
+    combined = pipelines[0]
+    for pipeline in pipelines[1:]:
+        combined = combined + pipeline
+    return combined

@@ -18,7 +18,7 @@ from translator.backends.kibana_kql import KibanaKqlBackend
 from translator.backends.sentinel_kql import SentinelKqlBackend
 from translator.errors import RuleError
 from translator.model import RuleSource
-from translator.pipelines import PIPELINES_DIR, load_pipeline
+from translator.pipelines import load_pipelines, pipeline_files
 
 
 @dataclass(frozen=True)
@@ -40,36 +40,39 @@ class Rendered:
 class Target:
     name: str
     backend: type[TextQueryBackend]
-    pipeline: str  # file in pipelines/
+    model: str  # the storage model its pipelines map to (pipelines/logsources.yml)
     suffix: str
     description: str
 
-    @property
-    def pipeline_path(self) -> Path:
-        return PIPELINES_DIR / self.pipeline
+    def pipelines(self, source: RuleSource) -> tuple[Path, ...]:
+        """The pipeline files for the rule's log source (ValueError if none maps it)."""
+        return pipeline_files(self.model, source.rule.logsource)
 
     def map_field(self, source: RuleSource, field: str) -> str:
-        """The one target field a Sigma field maps to, by the same pipeline as the detection."""
+        """The one target field a Sigma field maps to, by the same pipelines as the detection."""
         logsource = source.rule.logsource
         key = (logsource.category, logsource.product, logsource.service, logsource.definition)
-        return _map_field(self.pipeline_path, key, field)
+        return _map_field(self.pipelines(source), key, field)
 
     def render(self, source: RuleSource) -> Rendered:
         """Convert one rule, from a copy of its single parse, or raise RuleError."""
+        try:
+            paths = self.pipelines(source)
+        except ValueError as e:
+            raise RuleError(source.path, str(e), source.label, self.name) from e
         try:
             first_seen = source.first_seen and replace(
                 source.first_seen,
                 fields=tuple(self.map_field(source, f) for f in source.first_seen.fields),
             )
-            backend = self.backend(
-                load_pipeline(self.pipeline_path), schedule=source.schedule, first_seen=first_seen
-            )
+            backend = self.backend(load_pipelines(paths), schedule=source.schedule, first_seen=first_seen)
             rule = copy.deepcopy(source.rule)
             queries = backend.convert_rule(rule)
         except (SigmaError, ValueError) as e:
-            raise RuleError(
-                source.path, f"{e} (pipeline pipelines/{self.pipeline})", source.label, self.name
-            ) from e
+            where = ("pipeline " if len(paths) == 1 else "pipelines ") + ", ".join(
+                f"pipelines/{p.name}" for p in paths
+            )
+            raise RuleError(source.path, f"{e} ({where})", source.label, self.name) from e
         if len(queries) != 1:
             raise RuleError(source.path, "a rule must have exactly one condition", source.label, self.name)
         pipeline = backend.last_processing_pipeline
@@ -87,7 +90,7 @@ class Target:
 
 
 @lru_cache(maxsize=4096)
-def _map_field(pipeline: Path, logsource: tuple[str | None, ...], field: str) -> str:
+def _map_field(pipelines: tuple[Path, ...], logsource: tuple[str | None, ...], field: str) -> str:
     """Map `field` as the pipeline maps a `fields:` entry, on a probe rule holding only that field.
 
     Safe to share between rules: pySigma maps a `fields:` entry by its name and the rule conditions of
@@ -104,7 +107,7 @@ def _map_field(pipeline: Path, logsource: tuple[str | None, ...], field: str) ->
         ),
         fields=[field],
     )
-    load_pipeline(pipeline).apply(probe)
+    load_pipelines(pipelines).apply(probe)
     if len(probe.fields) != 1:
         raise ValueError(f"field '{field}' maps to {len(probe.fields)} fields, not one")
     return probe.fields[0]
@@ -127,23 +130,23 @@ TARGETS: dict[str, Target] = {
         Target(
             "kibana-kql",
             KibanaKqlBackend,
-            "azure_activitylogs_to_ecs.yml",
+            "ecs",
             ".kql",
             "Kibana Query Language (kuery) per-event query over the Elastic Azure integration (ECS)",
         ),
         Target(
             "eql",
             ElasticEqlBackend,
-            "azure_activitylogs_to_ecs.yml",
+            "ecs",
             ".eql",
             "Elasticsearch EQL per-event query over the Elastic Azure integration (ECS)",
         ),
         Target(
             "sentinel-kql",
             SentinelKqlBackend,
-            "azure_activitylogs_to_sentinel.yml",
+            "sentinel",
             ".kql",
-            "Microsoft Sentinel KQL over AzureActivity; first-seen rules get the complete query",
+            "Microsoft Sentinel KQL over the Log Analytics tables; first-seen rules get the complete query",
         ),
     )
 }
