@@ -47,6 +47,28 @@ def add_rule(workspace: Path, name: str, data: dict | str | bytes) -> Path:
     return path
 
 
+def refusals(result: Result) -> str:
+    return "\n".join(line for line in result.stderr.splitlines() if line.startswith("refused: "))
+
+
+def refusing_build(workspace: Path, refused_targets: set[str]) -> Result:
+    """Build into the copied output/: exit 3; the refused targets of the variant are listed in the
+    manifest and on stderr, everything else (the variant's other targets, the other rule) is built."""
+    result = run("build", "--rules", str(workspace / "sigma"), "--output", str(workspace / "output"))
+    assert result.exit_code == 3, result.output + result.stderr
+    assert errors(result) == ""
+    manifest = json.loads((workspace / "output" / "manifest.json").read_text())
+    listed = [(e["rule_id"], e["target"]) for e in manifest["refused"]]
+    assert sorted(listed) == sorted((VARIANT_ID, t) for t in refused_targets)
+    assert len(refusals(result).splitlines()) == len(refused_targets)
+    built = {(e["rule_id"], e["target"]) for e in manifest["artifacts"]}
+    assert all((VARIANT_ID, t) not in built for t in refused_targets)
+    expected = EVERY_TARGET - refused_targets
+    expected -= {package for query, package in PACKAGE_OF.items() if query in refused_targets}
+    assert {t for rule_id, t in built if rule_id == VARIANT_ID} == expected
+    return result
+
+
 def failing_build(workspace: Path) -> Result:
     """Build into the copied output/; it must fail and leave that output/ byte for byte as it was."""
     before = read_tree(workspace / "output")
@@ -55,6 +77,11 @@ def failing_build(workspace: Path) -> Result:
     assert read_tree(workspace / "output") == before
     assert "left unchanged" in result.stderr
     return result
+
+
+VARIANT_ID = "0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01"
+EVERY_TARGET = {"kibana-kql", "eql", "sentinel-kql", "kibana-rules", "sentinel-rules"}
+PACKAGE_OF = {"kibana-kql": "kibana-rules", "sentinel-kql": "sentinel-rules"}  # a package needs its query
 
 
 def variant(workspace: Path, **changes: object) -> dict:
@@ -95,7 +122,7 @@ def test_unmapped_field(workspace: Path) -> None:
     data = variant(workspace)
     data["detection"]["selection"]["operationname"] = "x"
     path = add_rule(workspace, "unmapped.yml", data)
-    result = failing_build(workspace)
+    result = refusing_build(workspace, {"kibana-kql", "eql", "sentinel-kql"})
     for target, pipeline in (
         ("kibana-kql", "azure_activitylogs_to_ecs.yml"),
         ("eql", "azure_activitylogs_to_ecs.yml"),
@@ -107,16 +134,23 @@ def test_unmapped_field(workspace: Path) -> None:
         ) in result.stderr
 
 
+QUERIES = {"kibana-kql", "eql", "sentinel-kql"}
+
+
 @pytest.mark.parametrize(
-    ("change", "reason"),
+    ("change", "refused", "reason"),
     [
-        ({"fields": ["operationName", "callerIPAddress"]}, "field 'callerIPAddress' is not mapped"),
+        ({"fields": ["operationName", "callerIPAddress"]}, QUERIES, "field 'callerIPAddress' is not mapped"),
         (
             {"first_seen": {"fields": ["callerIpAddressASN"], "history": "7d"}},
+            QUERIES,
             "field 'callerIpAddressASN' is not mapped",
         ),
-        ({"first_seen": {"fields": ["callerIpAddressAsn"], "history": "14d"}}, "Sentinel reads at most 14d"),
-        ({"schedule": {"interval": "5m", "lookback": "1m"}}, "at least schedule.interval"),
+        (
+            {"first_seen": {"fields": ["callerIpAddressAsn"], "history": "14d"}},
+            {"sentinel-kql"},
+            "Sentinel reads at most 14d",
+        ),
         (
             {
                 "first_seen": {
@@ -124,15 +158,24 @@ def test_unmapped_field(workspace: Path) -> None:
                     "history": "7d",
                 }
             },
+            {"kibana-rules"},
             "target kibana-rules: Kibana new terms rules take 1 to 3 fields, not 4",
         ),
     ],
 )
-def test_bad_field_lists_and_attributes(workspace: Path, change: dict, reason: str) -> None:
+def test_what_a_target_cannot_express_is_refused(
+    workspace: Path, change: dict, refused: set[str], reason: str
+) -> None:
     path = add_rule(workspace, "attrs.yml", variant(workspace, **change))
+    result = refusing_build(workspace, refused)
+    assert f"{path}: rule 'Broken variant' ({VARIANT_ID}): " in refusals(result)
+    assert reason in refusals(result)
+
+
+def test_an_invalid_attribute_is_an_error(workspace: Path) -> None:
+    add_rule(workspace, "attrs.yml", variant(workspace, schedule={"interval": "5m", "lookback": "1m"}))
     result = failing_build(workspace)
-    assert f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): " in errors(result)
-    assert reason in errors(result)
+    assert "at least schedule.interval" in errors(result)
 
 
 @pytest.mark.parametrize(
@@ -151,8 +194,8 @@ def test_what_kibana_kql_cannot_express(workspace: Path, value: str | None, reas
     else:
         selection["operationName"] = value
     path = add_rule(workspace, "kql.yml", data)
-    result = failing_build(workspace)
-    lines = errors(result).splitlines()
+    result = refusing_build(workspace, {"kibana-kql"})
+    lines = refusals(result).splitlines()
     assert len(lines) == 1
     assert (
         f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): target kibana-kql: "
@@ -271,12 +314,12 @@ def test_targets_lists_targets_log_sources_and_pipelines() -> None:
 def test_a_log_source_without_pipelines_names_the_supported_ones(workspace: Path) -> None:
     data = variant(workspace, logsource={"product": "azure", "service": "nosuchlogs"})
     path = add_rule(workspace, "unknown_source.yml", data)
-    result = failing_build(workspace)
+    result = refusing_build(workspace, QUERIES)
     for target in ("kibana-kql", "eql", "sentinel-kql"):
         assert (
             f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): target {target}: "
             "no pipeline maps log source azure/nosuchlogs; supported: azure/activitylogs"
-        ) in errors(result)
+        ) in refusals(result)
 
 
 @pytest.mark.parametrize("command", [[], ["build"], ["convert"], ["targets"]])

@@ -277,14 +277,6 @@ def _blank_title(root: Path, project: Path) -> tuple[Path, str]:
     return path, f"rule '\\u2028 \\n' ({BAD_ID}): title must not be blank"
 
 
-def _long_description(root: Path, project: Path) -> tuple[Path, str]:
-    path = write(project, "long_description.yml", hostile(root, description="x" * 5001))
-    return path, (
-        f"{LABEL}: target sentinel-rules: Sentinel takes descriptions of at most 5000 characters; this one "
-        "has 5001"
-    )
-
-
 CASES: dict[str, CaseMaker] = {
     "duplicate key": _duplicate_keys,
     "custom attribute nested 10k deep": _deep_custom_attribute,
@@ -313,7 +305,6 @@ CASES: dict[str, CaseMaker] = {
     "non-string key": _non_string_key,
     "control character in a field name": _control_character_in_field,
     "blank title": _blank_title,
-    "description too long for Sentinel": _long_description,
 }
 
 
@@ -364,3 +355,19 @@ def test_a_compiler_defect_on_one_rule_does_not_end_the_batch(
     made = {(a.source.rule_id, a.target) for a in result.artifacts}
     assert (BAD_ID, "sentinel-kql") in made and (BAD_ID, "eql") not in made
     assert len([a for a in result.artifacts if a.source.rule_id != BAD_ID]) == 6
+
+
+def test_a_description_too_long_for_sentinel_is_refused_there_only(root: Path, project: Path) -> None:
+    """A valid rule that one target cannot take: refused for it (exit 3, listed in the manifest), built
+    for the others."""
+    write(project, "long_description.yml", hostile(root, description="x" * 5001))
+    run = build(project / "sigma", project / "output")
+    assert run.code == 3 and "Traceback" not in run.stderr, run.stderr
+    refused = [line for line in run.stderr.splitlines() if line.startswith("refused: ")]
+    assert refused == [
+        f"refused: {project / 'sigma' / 'rules' / 'long_description.yml'}: {LABEL}: target sentinel-rules: "
+        "Sentinel takes descriptions of at most 5000 characters; this one has 5001"
+    ]
+    manifest = json.loads((project / "output" / "manifest.json").read_text())
+    assert [(e["rule_id"], e["target"]) for e in manifest["refused"]] == [(BAD_ID, "sentinel-rules")]
+    assert (project / "output" / "kibana-rules" / "rules" / "long_description.ndjson").is_file()

@@ -19,6 +19,7 @@ from translator.targets import TARGETS, Rendered
 
 MANIFEST = PurePosixPath("manifest.json")
 T = TypeVar("T")
+INTERNAL = "internal error"
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,17 @@ class Artifact:
 
 @dataclass
 class Build:
-    """What a build produced: every artifact it could make, and every error and note on the way."""
+    """What a build produced: every artifact it could make, and every error, refusal and note.
+
+    An error is a rule file that is not a valid rule (or a defect of the compiler): the build writes
+    nothing. A refusal is a valid rule that one target cannot express, or whose data no SIEM receives:
+    the rule's other targets, and every other rule, are still built, and the manifest lists it.
+    """
 
     rules_dir: Path
     artifacts: list[Artifact] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
+    refusals: list[tuple[RuleSource, RuleError]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def add(
@@ -57,7 +64,7 @@ class Build:
         entries = [
             {
                 "rule_id": a.source.rule_id,
-                "rule_path": (PurePosixPath(self.rules_dir.resolve().name) / a.source.rel_path).as_posix(),
+                "rule_path": self.rule_path(a.source),
                 "target": a.target,
                 "kind": a.kind,
                 "artifact_path": a.path.as_posix(),
@@ -65,7 +72,24 @@ class Build:
             }
             for a in sorted(self.artifacts, key=lambda a: a.path)
         ]
-        return (json_text({"artifacts": entries}, indent=2) + "\n").encode()
+        refused = sorted(
+            (
+                {"rule_id": s.rule_id, "rule_path": self.rule_path(s), "target": e.target, "reason": e.reason}
+                for s, e in self.refusals
+            ),
+            key=lambda r: (r["rule_path"], r["target"]),
+        )
+        return (json_text({"artifacts": entries, "refused": refused}, indent=2) + "\n").encode()
+
+    def rule_path(self, source: RuleSource) -> str:
+        return (PurePosixPath(self.rules_dir.resolve().name) / source.rel_path).as_posix()
+
+    def refuse(self, source: RuleSource, error: RuleError) -> None:
+        """A target's refusal; a failure of the compiler itself stays an error."""
+        if error.reason.startswith(INTERNAL):
+            self.errors.append(error)
+        else:
+            self.refusals.append((source, error))
 
 
 def compile_rules(rules_dir: Path, strict: bool = False) -> Build:
@@ -100,7 +124,7 @@ def compile_rules(rules_dir: Path, strict: bool = False) -> Build:
             try:
                 files = _guarded(path, source.label, package.name, lambda: package.make(source, queries))  # noqa: B023
             except RuleError as e:
-                build.errors.append(e)
+                build.refuse(source, e)
                 continue
             for f in files:
                 build.add(source, package.name, f.kind, f.directory, f.suffix, f.content)
@@ -116,7 +140,7 @@ def _guarded(path: Path, label: str | None, target: str | None, step: Callable[[
     except (ValueError, SigmaError) as e:
         raise RuleError(path, str(e), label, target) from e
     except Exception as e:  # a defect of the compiler on this rule: report it, go on with the others
-        reason = f"internal error ({type(e).__name__}: {e}); please report it with the rule"
+        reason = f"{INTERNAL} ({type(e).__name__}: {e}); please report it with the rule"
         raise RuleError(path, reason, label, target) from e
 
 
@@ -126,7 +150,7 @@ def _queries(build: Build, source: RuleSource) -> dict[str, Rendered]:
         try:
             rendered = _guarded(source.path, source.label, target.name, lambda: target.render(source))  # noqa: B023
         except RuleError as e:
-            build.errors.append(e)
+            build.refuse(source, e)
             continue
         queries[target.name] = rendered
         build.add(source, target.name, "query", target.name, target.suffix, rendered.text.encode())

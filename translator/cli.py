@@ -1,6 +1,7 @@
 """The command line: build output/, convert one rule, list targets.
 
-Exit codes: 0 success, 1 rule errors or drift in output/, 2 usage errors (click's own).
+Exit codes: 0 success, 1 rule errors (nothing written) or drift in output/, 2 usage errors (click's own),
+3 built, but some targets refused some rules (listed in the manifest and on stderr).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from translator.loader import load_rule
 from translator.output_dir import OutputError, check_owned, differences, write_tree
 from translator.pipelines import PipelineError, pipeline_files, supported
 from translator.targets import TARGETS
+
+EXIT_REFUSED = 3  # built, with refusals: a CI job can tell it from success (0) and errors (1)
 
 
 def _fail(lines: list[str], prefix: str = "error") -> None:
@@ -55,9 +58,11 @@ def main() -> None:
 def build(rules: Path, output: Path, check: bool, strict: bool) -> None:
     """Compile every rule under RULES to every target into OUTPUT.
 
-    All rules are compiled and every error is reported. If any rule fails, OUTPUT is left exactly as
-    it was. OUTPUT is swapped for the new tree in one atomic step, so a crash leaves either the old
-    or the new tree; a folder translator did not write is refused, never replaced.
+    All rules are compiled and every problem is reported. A rule file that is not a valid rule is an
+    error: OUTPUT is left exactly as it was (exit 1). A valid rule that a target cannot express is a
+    refusal: everything else is built, the manifest lists the refusal, and the exit code is 3. OUTPUT
+    is swapped for the new tree in one atomic step, so a crash leaves either the old or the new tree; a
+    folder translator did not write is refused, never replaced.
     """
     try:
         if not check:
@@ -67,16 +72,19 @@ def build(rules: Path, output: Path, check: bool, strict: bool) -> None:
         _fail([str(e)])
         sys.exit(1)
     _fail(result.notes, prefix="note")
+    _fail([str(e) for _, e in result.refusals], prefix="refused")
     if result.errors:
         _fail([str(e) for e in result.errors])
         click.echo(printable(f"{len(result.errors)} error(s); {output} left unchanged"), err=True)
         sys.exit(1)
     files = result.files()
+    refused = f"; {len(result.refusals)} refused (listed in manifest.json)" if result.refusals else ""
     try:
         if not check:
             write_tree(output, files, rules)
-            click.echo(printable(f"wrote {len(result.artifacts)} artifacts and {output / 'manifest.json'}"))
-            return
+            written = f"wrote {len(result.artifacts)} artifacts and {output / 'manifest.json'}{refused}"
+            click.echo(printable(written))
+            sys.exit(EXIT_REFUSED if result.refusals else 0)
         drift = differences(output, files)
     except OutputError as e:
         _fail([str(e)])
@@ -85,7 +93,7 @@ def build(rules: Path, output: Path, check: bool, strict: bool) -> None:
         _fail(drift, prefix="drift")
         click.echo(printable(f"{output} is not what the rules compile to; run `translator build`"), err=True)
         sys.exit(1)
-    click.echo(printable(f"{output} is up to date ({len(result.artifacts)} artifacts)"))
+    click.echo(printable(f"{output} is up to date ({len(result.artifacts)} artifacts{refused})"))
 
 
 @main.command()

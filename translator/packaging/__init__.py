@@ -26,12 +26,12 @@ class File:
 @dataclass(frozen=True)
 class Package:
     name: str
-    needs: tuple[str, ...]  # the query targets it is built from
+    needs: tuple[str, ...]  # the query targets it is built from; without one of them it is not built
     make: Callable[[RuleSource, dict[str, Rendered]], list[File]]
 
 
 def _kibana(source: RuleSource, queries: dict[str, Rendered]) -> list[File]:
-    rules = KibanaRules(source, queries["kibana-kql"], queries["eql"], attack())
+    rules = KibanaRules(source, queries["kibana-kql"], queries.get("eql"), attack())
     return [File("kibana-rule", "kibana-rules", ".ndjson", rules.ndjson())]
 
 
@@ -47,6 +47,6 @@ def _sentinel(source: RuleSource, queries: dict[str, Rendered]) -> list[File]:
 
 
 PACKAGES = (
-    Package("kibana-rules", ("kibana-kql", "eql"), _kibana),
+    Package("kibana-rules", ("kibana-kql",), _kibana),  # the EQL rule joins it where EQL compiled
     Package("sentinel-rules", ("sentinel-kql",), _sentinel),
 )

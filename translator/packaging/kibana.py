@@ -41,7 +41,8 @@ instead of the new terms rule, not beside it. Alert suppression needs a Platinum
 Kibana 8.14 or later.
 """
 
-    def __init__(self, source: RuleSource, kql: Rendered, eql: Rendered, attack: Attack) -> None:
+    def __init__(self, source: RuleSource, kql: Rendered, eql: Rendered | None, attack: Attack) -> None:
+        """`eql` is None where the EQL target refused the rule: the file then holds the KQL rule alone."""
         self.source = source
         self.rule = source.rule
         self.kql = kql
@@ -50,7 +51,8 @@ Kibana 8.14 or later.
         self.threat = source.threat.entries
 
     def ndjson(self) -> bytes:
-        lines = [json_text(r, sort_keys=True) for r in (self.primary(), self.eql_rule())]
+        rules = [self.primary(), *([self.eql_rule()] if self.eql is not None else [])]
+        lines = [json_text(r, sort_keys=True) for r in rules]
         return ("\n".join(lines) + "\n").encode()
 
     def primary(self) -> dict[str, Any]:
@@ -68,6 +70,7 @@ Kibana 8.14 or later.
         }
 
     def eql_rule(self) -> dict[str, Any]:
+        assert self.eql is not None
         rule = self._common("eql", "eql", self.eql) | {
             "rule_id": derived_id(self.rule, "kibana/eql"),
             "name": f"{self.rule.title} (EQL)",
