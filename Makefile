@@ -1,11 +1,13 @@
 # `make build`: environment, pinned install, compile every rule into output/.
 # `make test`: what the tests need (pinned Python packages, the npm Kusto grammar), then the suite.
+# `make bench`: translator against sigma-cli on generated libraries (bench/library_scale.py installs
+# sigma-cli into bench/.venv-sigma-cli itself); options in BENCH_ARGS, e.g. BENCH_ARGS="--sizes 100".
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 KUSTO := tests/kusto
 
-.PHONY: build test check lock clean
+.PHONY: build test check bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +36,9 @@ test: $(VENV)/.test-installed $(KUSTO)/node_modules/.installed
 	$(BIN)/ruff check translator tests
 	$(BIN)/ruff format --check translator tests
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/library_scale.py $(BENCH_ARGS)
 
 # Regenerate the hashed locks after changing a pin in pyproject.toml (needs pip-tools and PyPI).
 lock:

@@ -66,9 +66,9 @@ def test_a_technique_without_its_tactic_is_a_note() -> None:
 
 
 @pytest.fixture
-def v19_rules(root: Path, tmp_path: Path) -> Path:
-    """The project's rule retagged with ATT&CK v19 tags, as SigmaHQ's rules are since 2026."""
-    shutil.copytree(root / "sigma", tmp_path / "sigma")
+def v19_rules(small_project: Path, tmp_path: Path) -> Path:
+    """The Serial Console rule retagged with ATT&CK v19 tags, as SigmaHQ's rules are since 2026."""
+    shutil.copytree(small_project / "sigma", tmp_path / "sigma")
     path = tmp_path / "sigma" / RULE
     data = yaml.safe_load(path.read_text())
     data["tags"] = ["attack.lateral-movement", "attack.t1021.008", *V19_TAGS]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from conftest import copy_project
 
 from translator.cli import main
 from translator.output_dir import read_tree
@@ -28,10 +28,9 @@ def errors(result: Result) -> str:
 
 
 @pytest.fixture
-def workspace(root: Path, tmp_path: Path) -> Path:
-    """A copy of sigma/ and output/ to break things in."""
-    shutil.copytree(root / "sigma", tmp_path / "sigma")
-    shutil.copytree(root / "output", tmp_path / "output")
+def workspace(small_project: Path, tmp_path: Path) -> Path:
+    """A copy of a one-rule project's sigma/ and output/ to break things in."""
+    copy_project(small_project, tmp_path)
     return tmp_path
 
 
@@ -123,14 +122,16 @@ def test_unmapped_field(workspace: Path) -> None:
     data["detection"]["selection"]["operationname"] = "x"
     path = add_rule(workspace, "unmapped.yml", data)
     result = refusing_build(workspace, {"kibana-kql", "eql", "sentinel-kql"})
+    names = "pipelines pipelines/azure_activitylogs_names.yml"
+    ecs = f"{names}, pipelines/azure_activitylogs_to_ecs.yml, pipelines/azure_shared_to_ecs.yml"
     for target, pipeline in (
-        ("kibana-kql", "azure_activitylogs_to_ecs.yml"),
-        ("eql", "azure_activitylogs_to_ecs.yml"),
-        ("sentinel-kql", "azure_activitylogs_to_sentinel.yml"),
+        ("kibana-kql", ecs),
+        ("eql", ecs),
+        ("sentinel-kql", f"{names}, pipelines/azure_activitylogs_to_sentinel.yml"),
     ):
         assert (
             f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): target {target}: "
-            f"field 'operationname' is not mapped (pipeline pipelines/{pipeline})"
+            f"field 'operationname' is not mapped ({pipeline})"
         ) in result.stderr
 
 
@@ -251,10 +252,11 @@ def test_convert_prints_the_artifact(root: Path, target: str) -> None:
     assert result.stdout == artifact.read_text()
 
 
-def test_check_fails_after_editing_the_rule(workspace: Path, root: Path) -> None:
+def test_check_fails_after_editing_the_rule(workspace: Path, small_project: Path) -> None:
     path = workspace / "sigma" / RULE
     path.write_text(path.read_text().replace("CONNECT/ACTION", "DISCONNECT/ACTION"))
-    result = run("build", "--check", "--rules", str(workspace / "sigma"), "--output", str(root / "output"))
+    out = small_project / "output"
+    result = run("build", "--check", "--rules", str(workspace / "sigma"), "--output", str(out))
     assert result.exit_code == 1
     for target, suffix in (("kibana-kql", ".kql"), ("eql", ".eql"), ("sentinel-kql", ".kql")):
         assert f"drift: differs: {target}/{RULE.with_suffix(suffix)}" in result.stderr
@@ -286,7 +288,7 @@ def test_build_refuses_a_file_it_did_not_write(workspace: Path) -> None:
     assert read_tree(out) == before
 
 
-def test_build_removes_stale_artifacts(workspace: Path, root: Path) -> None:
+def test_build_removes_stale_artifacts(workspace: Path, small_project: Path) -> None:
     """A file an earlier build listed in its manifest and no rule makes any more is ours: removed."""
     out = workspace / "output"
     manifest = json.loads((out / "manifest.json").read_text())
@@ -298,7 +300,7 @@ def test_build_removes_stale_artifacts(workspace: Path, root: Path) -> None:
     (out / "manifest.json").write_text(json.dumps(manifest))
     assert run("build", "--rules", str(workspace / "sigma"), "--output", str(out)).exit_code == 0
     assert not stale.exists()
-    assert read_tree(out) == read_tree(root / "output")
+    assert read_tree(out) == read_tree(small_project / "output")
 
 
 def test_targets_lists_targets_log_sources_and_pipelines() -> None:
@@ -308,7 +310,8 @@ def test_targets_lists_targets_log_sources_and_pipelines() -> None:
     targets = [line.split("\t")[0] for line in lines if not line.startswith(" ")]
     assert targets == ["kibana-kql", "eql", "sentinel-kql"]
     sentinel = lines[lines.index(next(x for x in lines if x.startswith("sentinel-kql"))) + 1 :]
-    assert "  azure/activitylogs\tpipelines/azure_activitylogs_to_sentinel.yml" in sentinel
+    files = "pipelines/azure_activitylogs_names.yml, pipelines/azure_activitylogs_to_sentinel.yml"
+    assert f"  azure/activitylogs\t{files}" in sentinel
 
 
 def test_a_log_source_without_pipelines_names_the_supported_ones(workspace: Path) -> None:
@@ -331,3 +334,14 @@ def test_help(command: list[str]) -> None:
 def test_usage_error_exits_2() -> None:
     assert run("convert").exit_code == 2
     assert run("build", "--no-such-option").exit_code == 2
+
+
+def test_every_unmapped_field_of_a_rule_is_named_at_once(workspace: Path) -> None:
+    data = variant(workspace, fields=["operationName", "callerIPAddress"])
+    data["detection"]["selection"]["operationname"] = "x"
+    path = add_rule(workspace, "unmapped_all.yml", data)
+    result = refusing_build(workspace, QUERIES)
+    assert (
+        f"{path}: rule 'Broken variant' ({VARIANT_ID}): target sentinel-kql: field 'operationname' is not "
+        "mapped; field 'callerIPAddress' is not mapped (pipelines "
+    ) in refusals(result)

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import copy_project
 
 from translator.build import compile_rules
 from translator.model import RuleSource
@@ -82,10 +82,9 @@ def build(rules: Path, output: Path, *extra: str) -> Run:
 
 
 @pytest.fixture
-def project(root: Path, tmp_path: Path) -> Path:
-    """A copy of the rules and of the output/ they compile to."""
-    shutil.copytree(root / "sigma", tmp_path / "sigma")
-    shutil.copytree(root / "output", tmp_path / "output")
+def project(small_project: Path, tmp_path: Path) -> Path:
+    """A copy of a one-rule project's rules and of the output/ they compile to."""
+    copy_project(small_project, tmp_path)
     return tmp_path
 
 
@@ -352,9 +351,9 @@ def test_a_compiler_defect_on_one_rule_does_not_end_the_batch(
         "internal error (TypeError: boom); "
         "please report it with the rule"
     ]
-    made = {(a.source.rule_id, a.target) for a in result.artifacts}
+    made = {(result.owners[a.path].rule_id, a.target) for a in result.artifacts}
     assert (BAD_ID, "sentinel-kql") in made and (BAD_ID, "eql") not in made
-    assert len([a for a in result.artifacts if a.source.rule_id != BAD_ID]) == 6
+    assert len([a for a in result.artifacts if result.owners[a.path].rule_id != BAD_ID]) == 6
 
 
 def test_a_description_too_long_for_sentinel_is_refused_there_only(root: Path, project: Path) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from conftest import copy_project
 
 from translator import output_dir
 from translator.build import compile_rules
@@ -39,11 +40,10 @@ Tree = dict[PurePosixPath, bytes]
 
 
 @pytest.fixture
-def project(root: Path, tmp_path: Path) -> Path:
-    """project/sigma (a copy of the rules) and project/output (a copy of the committed output/)."""
+def project(small_project: Path, tmp_path: Path) -> Path:
+    """project/sigma and project/output: a copy of a one-rule project and the output/ it compiles to."""
     project = Path(os.path.realpath(tmp_path)) / "project"
-    shutil.copytree(root / "sigma", project / "sigma")
-    shutil.copytree(root / "output", project / "output")
+    copy_project(small_project, project)
     return project
 
 

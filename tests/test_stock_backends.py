@@ -53,7 +53,7 @@ def stock(backend: type, pipeline: str, selection: dict) -> str:
 
 
 def test_stock_eql_writes_escapes_the_grammar_rejects() -> None:
-    selection = {"properties.message": "a\\*b"}  # a literal asterisk
+    selection = {"resultSignature": "a\\*b"}  # a literal asterisk (properties.* is flattened: no EQL)
     with pytest.raises(eql.EqlError):
         parse_eql("any where " + stock(EqlBackend, ECS, selection))
     parse_eql(ours("eql", selection))
@@ -81,6 +81,7 @@ def test_stock_kusto_compares_a_dynamic_path_as_a_string_literal(workspace: Work
     assert "'Authorization_d.evidence.principalId'" in query
     workspace.load([sentinel_ingest.to_row(BASE | {"correlationId": "one"}, datetime(2026, 1, 1))])
     assert workspace.run(query, datetime(2026, 1, 2)) == []  # the literal never equals the id
-    assert [
-        r["CorrelationId"] for r in workspace.run(ours("sentinel-kql", selection), datetime(2026, 1, 2))
-    ] == ["one"]
+    in_its_slice = datetime(2026, 1, 1, 0, 3)  # our query reads the 5 minutes before its run, less 1m
+    assert [r["CorrelationId"] for r in workspace.run(ours("sentinel-kql", selection), in_its_slice)] == [
+        "one"
+    ]

@@ -1,34 +1,39 @@
-"""Compiling every rule to every target (translator/output_dir.py writes or checks output/)."""
+"""Compiling a rules folder: each rule from the cache or in a worker, then one Build in path order.
+
+translator/output_dir.py writes or checks output/. The result never depends on the cache or the number
+of workers: every rule is compiled alone (translator/compile_rule.py, a pure function), and the results
+are put together in the sorted order of the rule paths, whatever order the workers finish in.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Callable
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import Any, NamedTuple
 
-from sigma.exceptions import SigmaError
-
+from translator.cache import RULE, Cache, fingerprint, rule_key
 from translator.errors import RuleError
-from translator.loader import discover, load_rule
-from translator.model import RuleSource
-from translator.packaging import PACKAGES
-from translator.packaging.common import json_text
-from translator.targets import TARGETS, Rendered
+from translator.json_text import json_string
+from translator.output_read import MANIFEST
+from translator.results import Artifact, RuleResult
+from translator.rule_file import discover, read_rule
 
-MANIFEST = PurePosixPath("manifest.json")
-T = TypeVar("T")
-INTERNAL = "internal error"
+# Below this many rules to compile, starting worker processes costs more than it saves.
+MIN_RULES_PER_WORKER = 8
+Progress = Callable[[int, int, int], None]  # rules done, rules in all, rules with errors so far
 
 
-@dataclass(frozen=True)
-class Artifact:
-    source: RuleSource
-    target: str  # the query target or the package that made it
-    kind: str  # query, kibana-rule, sentinel-rule-yaml, sentinel-arm
-    path: PurePosixPath  # relative to the output directory
-    content: bytes
+class RuleRef(NamedTuple):
+    rule_id: str
+    rel_path: PurePosixPath
 
 
 @dataclass
@@ -43,15 +48,24 @@ class Build:
     rules_dir: Path
     artifacts: list[Artifact] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
-    refusals: list[tuple[RuleSource, RuleError]] = field(default_factory=list)
+    refusals: list[tuple[RuleRef, RuleError]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    owners: dict[PurePosixPath, RuleRef] = field(default_factory=dict)  # artifact path -> its rule
+    rules: int = 0
+    cache_hits: int = 0
+    workers: int = 1
+    seconds: dict[str, float] = field(default_factory=dict)
 
-    def add(
-        self, source: RuleSource, target: str, kind: str, directory: str, suffix: str, content: bytes
-    ) -> None:
-        """An artifact on the path that mirrors the rule's: <directory>/<path under rules/ + suffix>."""
-        path = PurePosixPath(directory) / source.rel_path.with_suffix(suffix)
-        self.artifacts.append(Artifact(source, target, kind, path, content))
+    def add(self, result: RuleResult) -> None:
+        self.rules += 1
+        self.errors += result.errors
+        self.notes += result.notes
+        if result.rule_id is None:
+            return
+        ref = RuleRef(result.rule_id, result.rel_path)
+        self.artifacts += result.artifacts
+        self.owners.update((a.path, ref) for a in result.artifacts)
+        self.refusals += [(ref, e) for e in result.refusals]
 
     def files(self) -> dict[PurePosixPath, bytes]:
         """The complete contents of output/: the artifacts and the manifest that lists them."""
@@ -63,96 +77,222 @@ class Build:
         """The interface CI jobs read; sorted, so the same sources give the same bytes."""
         entries = [
             {
-                "rule_id": a.source.rule_id,
-                "rule_path": self.rule_path(a.source),
+                "rule_id": self.owners[a.path].rule_id,
+                "rule_path": self.rule_path(self.owners[a.path].rel_path),
                 "target": a.target,
                 "kind": a.kind,
                 "artifact_path": a.path.as_posix(),
                 "sha256": hashlib.sha256(a.content).hexdigest(),
             }
-            for a in sorted(self.artifacts, key=lambda a: a.path)
+            for a in sorted(self.artifacts, key=lambda a: a.path.parts)  # as PurePosixPath sorts, faster
         ]
         refused = sorted(
             (
-                {"rule_id": s.rule_id, "rule_path": self.rule_path(s), "target": e.target, "reason": e.reason}
-                for s, e in self.refusals
+                {
+                    "rule_id": r.rule_id,
+                    "rule_path": self.rule_path(r.rel_path),
+                    "target": e.target,
+                    "reason": e.reason,
+                }
+                for r, e in self.refusals
             ),
             key=lambda r: (r["rule_path"], r["target"]),
         )
-        return (json_text({"artifacts": entries, "refused": refused}, indent=2) + "\n").encode()
+        return (_indented({"artifacts": entries, "refused": refused}) + "\n").encode()
 
-    def rule_path(self, source: RuleSource) -> str:
-        return (PurePosixPath(self.rules_dir.resolve().name) / source.rel_path).as_posix()
+    def rule_path(self, rel_path: PurePosixPath) -> str:
+        return f"{self.rules_name}/{rel_path.as_posix()}"
 
-    def refuse(self, source: RuleSource, error: RuleError) -> None:
-        """A target's refusal; a failure of the compiler itself stays an error."""
-        if error.reason.startswith(INTERNAL):
-            self.errors.append(error)
-        else:
-            self.refusals.append((source, error))
+    @functools.cached_property
+    def rules_name(self) -> str:
+        """The rules folder's own name, as the manifest names rules (not where it lies)."""
+        return self.rules_dir.resolve().name
+
+    def check_ids(self, results: list[RuleResult]) -> None:
+        """One rule per id: a later file with an id already used is an error, and gives nothing."""
+        seen: dict[str, PurePosixPath] = {}
+        for i, result in enumerate(results):
+            if result.rule_id is None:
+                continue
+            if result.rule_id in seen:
+                path = self.rules_dir / result.rel_path
+                reason = f"rule id {result.rule_id} is also used by {self.rules_dir / seen[result.rule_id]}"
+                results[i] = RuleResult(result.rel_path, errors=[RuleError(path, reason, result.label)])
+            else:
+                seen[result.rule_id] = result.rel_path
 
 
-def compile_rules(rules_dir: Path, strict: bool = False) -> Build:
-    """Parse each rule once, render it to every target, then package the queries into rule files.
+def _indented(manifest: dict[str, list[dict[str, str | None]]]) -> str:
+    """json_text(manifest, indent=2), byte for byte, at the speed of the C encoder.
+
+    Python's json encodes indented output in pure Python: a second for 24,000 entries. The manifest's
+    shape is fixed (lists of flat objects of strings), so each value is encoded compactly, in C, and
+    laid out here; tests/test_output.py compares this with json_text(indent=2).
+    """
+
+    def entry(item: dict[str, str]) -> str:
+        return (
+            "    {\n"
+            + ",\n".join(f"      {json_string(k)}: {json_string(v)}" for k, v in item.items())
+            + "\n    }"
+        )
+
+    parts = [
+        f"  {json_string(name)}: " + ("[\n" + ",\n".join(map(entry, items)) + "\n  ]" if items else "[]")
+        for name, items in manifest.items()
+    ]
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
+@dataclass
+class Library:
+    """A rules folder as read: each rule file's text and cache key, or why it could not be read."""
+
+    rules_dir: Path
+    strict: bool
+    paths: list[Path]
+    texts: list[str | None]  # None: unreadable, its error in `unreadable`
+    keys: list[str]  # "" without a cache
+    unreadable: dict[int, RuleError]
+    key: str  # of the whole library: every rule's key, in order ("" without a cache)
+    seconds: float
+
+
+def read_library(rules_dir: Path, strict: bool = False, cache: Cache | None = None) -> Library:
+    """Read every rule file once (the text compiled is the text hashed) and key it for the cache."""
+    started = time.perf_counter()
+    paths = discover(rules_dir)
+    root = rules_dir.resolve()
+    compiler = fingerprint() if cache else ""
+    options = f"strict={strict}"
+    texts: list[str | None] = []
+    keys: list[str] = []
+    unreadable: dict[int, RuleError] = {}
+    for i, path in enumerate(paths):
+        try:
+            text: str | None = read_rule(path, rules_dir, root)
+        except RuleError as e:
+            text, unreadable[i] = None, e
+        texts.append(text)
+        keys.append(rule_key(compiler, options, path, rules_dir, text) if cache and text is not None else "")
+    key = hashlib.sha256("\n".join([str(rules_dir), *keys]).encode()).hexdigest() if cache else ""
+    return Library(rules_dir, strict, paths, texts, keys, unreadable, key, time.perf_counter() - started)
+
+
+def compile_rules(
+    rules_dir: Path,
+    strict: bool = False,
+    cache: Cache | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> Build:
+    """Compile every rule under rules_dir (read_library, then compile_library)."""
+    return compile_library(read_library(rules_dir, strict, cache), cache, workers, progress)
+
+
+def compile_library(
+    library: Library, cache: Cache | None = None, workers: int = 1, progress: Progress | None = None
+) -> Build:
+    """Compile every rule of the library, from the cache where it has the rule, in workers otherwise.
 
     A bad rule never stops the others: every error is collected, and so is any failure of the compiler
-    itself on one rule (an internal error, reported as such instead of ending the batch). `strict` makes
-    ATT&CK tags the bundled data cannot map errors instead of notes.
+    itself on one rule (an internal error, reported as such instead of ending the batch).
     """
-    build = Build(rules_dir)
-    seen: dict[str, Path] = {}
-    for path in discover(rules_dir):
-        try:
-            source = _guarded(path, None, None, lambda: load_rule(path, rules_dir))  # noqa: B023
-            if source.rule_id in seen:
-                raise RuleError(
-                    path, f"rule id {source.rule_id} is also used by {seen[source.rule_id]}", source.label
-                )
-            seen[source.rule_id] = path
-        except RuleError as e:
-            build.errors.append(e)
+    build = Build(library.rules_dir)
+    build.seconds["read"] = library.seconds
+    started = time.perf_counter()
+    paths, rules_dir = library.paths, library.rules_dir
+    results: list[RuleResult | None] = [None] * len(paths)
+    todo: list[int] = []  # the rules to compile
+    errors = len(library.unreadable)
+    for i, path in enumerate(paths):
+        if i in library.unreadable:
+            rel_path = PurePosixPath(path.relative_to(rules_dir).as_posix())
+            results[i] = RuleResult(rel_path, errors=[library.unreadable[i]])
             continue
-        attack_notes = [RuleError(path, note, source.label) for note in source.threat.notes]
-        if strict and attack_notes:
-            build.errors += attack_notes
-            continue
-        build.notes += [str(note) for note in attack_notes]
-        queries = _queries(build, source)
-        for package in PACKAGES:
-            if not all(name in queries for name in package.needs):
-                continue  # the query's own error is already reported
-            try:
-                files = _guarded(path, source.label, package.name, lambda: package.make(source, queries))  # noqa: B023
-            except RuleError as e:
-                build.refuse(source, e)
-                continue
-            for f in files:
-                build.add(source, package.name, f.kind, f.directory, f.suffix, f.content)
+        results[i] = cache.get(library.keys[i]) if cache else None
+        if results[i] is None:
+            todo.append(i)
+        elif results[i].errors:
+            errors += 1
+    build.cache_hits = len(paths) - len(todo) - len(library.unreadable) if cache else 0
+    done = len(paths) - len(todo)
+    if progress:
+        progress(done, len(paths), errors)
+    build.workers = min(workers, max(1, len(todo) // MIN_RULES_PER_WORKER))
+    jobs = [Job(paths[i], rules_dir, library.texts[i] or "", library.strict, library.keys[i]) for i in todo]
+    for i, result in zip(todo, _run(jobs, build.workers, cache), strict=True):
+        results[i] = result
+        done += 1
+        errors += bool(result.errors)
+        if progress:
+            progress(done, len(paths), errors)
+    if cache and cache.written:
+        cache.clean()
+    build.seconds["compile"] = time.perf_counter() - started
+    final = [r for r in results if r is not None]
+    build.check_ids(final)
+    for result in final:
+        build.add(result)
     return build
 
 
-def _guarded(path: Path, label: str | None, target: str | None, step: Callable[[], T]) -> T:
-    """Run one step for one rule; whatever goes wrong becomes that rule's error (RuleError)."""
-    try:
-        return step()
-    except RuleError:
-        raise
-    except (ValueError, SigmaError) as e:
-        raise RuleError(path, str(e), label, target) from e
-    except Exception as e:  # a defect of the compiler on this rule: report it, go on with the others
-        reason = f"{INTERNAL} ({type(e).__name__}: {e}); please report it with the rule"
-        raise RuleError(path, reason, label, target) from e
+class Job(NamedTuple):
+    """One rule to compile, and the cache key its result is kept under ("" for none)."""
+
+    path: Path
+    rules_dir: Path
+    text: str
+    strict: bool
+    key: str
 
 
-def _queries(build: Build, source: RuleSource) -> dict[str, Rendered]:
-    queries: dict[str, Rendered] = {}
-    for target in TARGETS.values():
+def _run(jobs: list[Job], workers: int, cache: Cache | None) -> Iterator[RuleResult]:
+    """Compile the jobs and cache each result, in order: here, or in `workers` processes.
+
+    Fork, where the platform has it: the workers start with the parent's modules and data already
+    loaded, in milliseconds. Each worker writes its results to the cache itself (writing is safe from
+    several processes: translator/cache.py), so the parent only gathers. Results come back in job
+    order (map), so the output does not depend on which worker finishes first, and as plain data
+    (RuleResult.to_json): nothing a worker returns can fail to unpickle. A worker that dies (killed,
+    out of memory) fails the build with an error instead of hanging it (concurrent.futures, unlike
+    multiprocessing.Pool, notices).
+    """
+    folder = cache.root.parent if cache else None
+    if workers <= 1:
+        yield from (RuleResult.from_json(_compile_job(job, folder)) for job in jobs)
+        return
+    yield RuleResult.from_json(_compile_job(jobs[0], folder))  # here first: shared by the forks
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    chunk = max(1, min(16, len(jobs) // (workers * 8)))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
         try:
-            rendered = _guarded(source.path, source.label, target.name, lambda: target.render(source))  # noqa: B023
-        except RuleError as e:
-            build.refuse(source, e)
-            continue
-        queries[target.name] = rendered
-        build.add(source, target.name, "query", target.name, target.suffix, rendered.text.encode())
-        build.notes.extend(str(RuleError(source.path, n, source.label, target.name)) for n in rendered.notes)
-    return queries
+            yield from map(RuleResult.from_json, pool.map(_compile_job, jobs[1:], chunksize=chunk))
+        except BrokenProcessPool as e:
+            raise WorkerError("a worker process died (killed, or out of memory); nothing was written") from e
+    if cache:
+        cache.written += len(jobs)
+
+
+class WorkerError(Exception):
+    """The build could not finish: a worker process died."""
+
+
+_caches: dict[Path, Cache] = {}  # per process: each cache's secret is read once
+
+
+def _compile_job(job: Job, folder: Path | None = None) -> dict[str, Any]:
+    from translator.compile_rule import compile_rule  # here: a build served by the cache never loads pySigma
+
+    data = compile_rule(job.path, job.rules_dir, job.text, job.strict).to_json()
+    if folder is not None:
+        _caches.setdefault(folder, Cache(folder)).put_data(RULE, job.key, data)
+    return data
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -7,16 +7,20 @@ Exit codes: 0 success, 1 rule errors (nothing written) or drift in output/, 2 us
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
-from translator.build import compile_rules
+from translator.build import Build, Library, WorkerError, compile_library, default_workers, read_library
+from translator.cache import ENV_CACHE_DIR, Cache, default_dir
 from translator.errors import RuleError, printable
-from translator.loader import load_rule
-from translator.output_dir import OutputError, check_owned, differences, write_tree
-from translator.pipelines import PipelineError, pipeline_files, supported
-from translator.targets import TARGETS
+from translator.json_text import json_text
+from translator.noop import recall, remember
+from translator.output_dir import check_owned, write_tree
+from translator.output_read import MANIFEST, OutputError, differences
+from translator.progress import Progress, summary
 
 EXIT_REFUSED = 3  # built, with refusals: a CI job can tell it from success (0) and errors (1)
 
@@ -55,45 +59,160 @@ def main() -> None:
     is_flag=True,
     help="Fail on ATT&CK tags the bundled ATT&CK data cannot map (by default a note; the tag is kept).",
 )
-def build(rules: Path, output: Path, check: bool, strict: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=default_workers,
+    show_default="the cores this process may use",
+    help="Processes compiling rules in parallel; the output is the same for any number.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=default_dir,
+    show_default=f"${ENV_CACHE_DIR}, else the user cache folder",
+    help="Where compiled rules are kept between builds, keyed by everything they depend on.",
+)
+@click.option("--no-cache", is_flag=True, help="Compile every rule; read and write no cache.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print errors only: no notes, refusals, progress or summary."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: print one JSON summary on stdout (counts per target, refusals, notes, errors, timings, "
+    "cache hits) for CI jobs; diagnostics stay on stderr.",
+)
+def build(
+    rules: Path,
+    output: Path,
+    check: bool,
+    strict: bool,
+    workers: int,
+    cache_dir: Path,
+    no_cache: bool,
+    quiet: bool,
+    output_format: str,
+) -> None:
     """Compile every rule under RULES to every target into OUTPUT.
 
     All rules are compiled and every problem is reported. A rule file that is not a valid rule is an
     error: OUTPUT is left exactly as it was (exit 1). A valid rule that a target cannot express is a
     refusal: everything else is built, the manifest lists the refusal, and the exit code is 3. OUTPUT
     is swapped for the new tree in one atomic step, so a crash leaves either the old or the new tree; a
-    folder translator did not write is refused, never replaced.
+    folder translator did not write is refused, never replaced. Rules unchanged since an earlier build
+    come from the cache; a build that changes nothing writes nothing.
     """
+    started = time.perf_counter()
+    cache = None if no_cache else Cache(cache_dir)
+    progress = Progress(enabled=not quiet and sys.stderr.isatty())
     try:
+        library = read_library(rules, strict, cache)
+        known = recall(cache, library, output) if cache else None
+        if known:
+            _nothing_to_do(known, library, output, cache, check, quiet, output_format, started)
         if not check:
             check_owned(output, rules)  # before the slow compile; write_tree checks again under its lock
-        result = compile_rules(rules, strict=strict)
-    except (OutputError, PipelineError) as e:
+        result = compile_library(library, cache, workers, progress.update)
+    except (OutputError, WorkerError) as e:
+        progress.clear()
         _fail([str(e)])
         sys.exit(1)
-    _fail(result.notes, prefix="note")
-    _fail([str(e) for _, e in result.refusals], prefix="refused")
+    progress.clear()
+    report = _Report(result, output, cache, output_format, quiet, started)
+    if not quiet:
+        _fail(result.notes, prefix="note")
+        _fail([str(e) for _, e in result.refusals], prefix="refused")
     if result.errors:
         _fail([str(e) for e in result.errors])
-        click.echo(printable(f"{len(result.errors)} error(s); {output} left unchanged"), err=True)
-        sys.exit(1)
+        report.finish("errors", 1, f"{len(result.errors)} error(s); {output} left unchanged", err=True)
     files = result.files()
+    if cache:
+        remember(cache, library, result, files[MANIFEST])
+    count = len(result.artifacts)
     refused = f"; {len(result.refusals)} refused (listed in manifest.json)" if result.refusals else ""
     try:
         if not check:
-            write_tree(output, files, rules)
-            written = f"wrote {len(result.artifacts)} artifacts and {output / 'manifest.json'}{refused}"
-            click.echo(printable(written))
-            sys.exit(EXIT_REFUSED if result.refusals else 0)
+            before = time.perf_counter()
+            wrote = write_tree(output, files, rules)
+            result.seconds["write"] = time.perf_counter() - before
+            code = EXIT_REFUSED if result.refusals else 0
+            if wrote:
+                report.finish("built", code, f"wrote {count} artifacts and {output / MANIFEST}{refused}")
+            report.finish("unchanged", code, f"{output} already held these {count} artifacts{refused}")
         drift = differences(output, files)
     except OutputError as e:
         _fail([str(e)])
-        sys.exit(1)
+        report.finish("errors", 1, str(e), err=True)
     if drift:
         _fail(drift, prefix="drift")
-        click.echo(printable(f"{output} is not what the rules compile to; run `translator build`"), err=True)
-        sys.exit(1)
-    click.echo(printable(f"{output} is up to date ({len(result.artifacts)} artifacts{refused})"))
+        report.drift = drift
+        stale = f"{output} is not what the rules compile to; run `translator build`"
+        report.finish("drift", 1, stale, err=True)
+    report.finish("up to date", 0, f"{output} is up to date ({count} artifacts{refused})")
+
+
+def _nothing_to_do(
+    known: dict[str, Any],
+    library: Library,
+    output: Path,
+    cache: Cache,
+    check: bool,
+    quiet: bool,
+    output_format: str,
+    started: float,
+) -> NoReturn:
+    """Report a build or check whose output/ already holds what the library compiles to (noop.py)."""
+    data = known["report"]
+    if not quiet:
+        _fail(data["notes"], prefix="note")
+        _fail(known["refused"], prefix="refused")
+    count, refusals = data["artifacts"], len(known["refused"])
+    refused = f"; {refusals} refused (listed in manifest.json)" if refusals else ""
+    if check:
+        status, code, line = "up to date", 0, f"{output} is up to date ({count} artifacts{refused})"
+    else:
+        code = EXIT_REFUSED if refusals else 0
+        status, line = "unchanged", f"{output} already held these {count} artifacts{refused}"
+    if output_format == "json":
+        seconds = {"read": library.seconds, "compile": 0.0, "write": 0.0}
+        seconds["total"] = time.perf_counter() - started
+        cached = {"enabled": True, "folder": str(cache.root), "hits": data["rules"], "compiled": 0}
+        extra = {"status": status, "exit_code": code, "output": str(output), "cache": cached, "drift": []}
+        extra |= {"workers": 0, "seconds": {k: round(v, 3) for k, v in seconds.items()}}
+        click.echo(json_text(data | extra, indent=2, sort_keys=True))
+    elif not quiet:
+        click.echo(printable(line))
+    sys.exit(code)
+
+
+class _Report:
+    """The build's last words: one line (text), or the JSON summary; then the exit code."""
+
+    def __init__(
+        self,
+        result: Build,
+        output: Path,
+        cache: Cache | None,
+        output_format: str,
+        quiet: bool,
+        started: float,
+    ) -> None:
+        self.result, self.output, self.cache = result, output, cache
+        self.json, self.quiet, self.started = output_format == "json", quiet, started
+        self.drift: list[str] = []
+
+    def finish(self, status: str, code: int, line: str, err: bool = False) -> NoReturn:
+        self.result.seconds["total"] = time.perf_counter() - self.started
+        if self.json:
+            data = summary(self.result, self.output, self.cache, status, code, self.drift)
+            click.echo(json_text(data, indent=2, sort_keys=True))
+        elif err or not self.quiet:
+            click.echo(printable(line), err=err)
+        sys.exit(code)
 
 
 @main.command()
@@ -101,6 +220,10 @@ def build(rules: Path, output: Path, check: bool, strict: bool) -> None:
 @click.option("--target", "-t", "target_name", required=True, help="A name from `translator targets`.")
 def convert(rule: Path, target_name: str) -> None:
     """Print the query one rule compiles to for one target."""
+    from translator.loader import load_rule
+    from translator.pipelines import PipelineError
+    from translator.targets import TARGETS
+
     target = TARGETS.get(target_name)
     if target is None:
         _fail([f"unknown target {target_name!r}; the targets are: {', '.join(TARGETS)}"])
@@ -117,6 +240,9 @@ def convert(rule: Path, target_name: str) -> None:
 @main.command()
 def targets() -> None:
     """List the targets, what each artifact is, and the log sources each maps (with its pipelines)."""
+    from translator.pipelines import pipeline_files, supported
+    from translator.targets import TARGETS
+
     for target in TARGETS.values():
         click.echo(f"{target.name}\t{target.description}")
         for logsource in supported(target.model):

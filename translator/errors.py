@@ -31,6 +31,9 @@ class RuleError(Exception):
         self.target = target
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[type[RuleError], tuple[str, str, str | None, str | None]]:
+        return (RuleError, (self.path, self.reason, self.rule, self.target))
+
     def __str__(self) -> str:
         """One line, whatever the file name, the title or the reason hold."""
         where = self.path

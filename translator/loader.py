@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import json
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -13,33 +13,15 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from translator.attack import attack
-from translator.errors import RuleError, printable
+from translator.errors import RuleError
 from translator.model import FirstSeen, RuleSource, Schedule, guide_from_attribute
-from translator.rule_file import parse_yaml, read_rule_text
+from translator.rule_file import parse_yaml, read_rule
 from translator.rule_schema import check_shape
 
-RULE_SUFFIXES = (".yml", ".yaml")
 MAX_CONDITION_DEPTH = 32  # parentheses and `not`s; SigmaHQ's conditions nest at most 4 deep
 # Each reference to a search in the condition repeats it in every query: `s and s and ...` over a large
 # `s` would grow quadratically with the file. The searches' text, once per reference, is bounded.
 MAX_EXPANDED_BYTES = 4 * 1024 * 1024
-
-
-def discover(rules_dir: Path) -> list[Path]:
-    """Every rule file under `rules_dir`, in a stable order, without following directory links.
-
-    A file that cannot be read is still listed, so the build reports it instead of leaving it out; so is
-    a directory link that leaves the tree (its rules would silently be missing otherwise).
-    """
-    root = rules_dir.resolve()
-    found = []
-    for directory, dirnames, filenames in os.walk(rules_dir):
-        for name in dirnames:
-            path = Path(directory, name)
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                found.append(path)
-        found += [Path(directory, n) for n in filenames if n.endswith(RULE_SUFFIXES)]
-    return sorted(found)
 
 
 def _yaml_reason(error: yaml.YAMLError) -> str:
@@ -58,13 +40,11 @@ def _label(data: Any) -> str | None:
     return None
 
 
-def load_rule(path: Path, rules_dir: Path) -> RuleSource:
-    """Parse one rule file, conditions and custom attributes included, or raise RuleError."""
+def load_rule(path: Path, rules_dir: Path, text: str | None = None) -> RuleSource:
+    """Parse one rule file (its `text` when already read), or raise RuleError."""
     rel_path = PurePosixPath(path.relative_to(rules_dir).as_posix())
-    if printable(str(rel_path)) != str(rel_path):
-        raise RuleError(path, "the file name holds control characters, which artifact names cannot carry")
-    root = rules_dir.resolve()
-    text = read_rule_text(path, root)
+    if text is None:
+        text = read_rule(path, rules_dir)
     try:
         documents = [d for d in parse_yaml(text) if d is not None]
     except yaml.YAMLError as e:
@@ -75,7 +55,7 @@ def load_rule(path: Path, rules_dir: Path) -> RuleSource:
     label = _label(data)
     try:
         check_shape(data)
-        rule = SigmaRule.from_dict(data)
+        rule = SigmaRule.from_dict(copy.deepcopy(data))
         _check_conditions(rule, data["detection"])
         for condition in rule.detection.parsed_condition:
             _ = condition.parsed  # parse now: a bad condition is a load error, not a render error
@@ -94,7 +74,7 @@ def load_rule(path: Path, rules_dir: Path) -> RuleSource:
         threat = attack().threat(rule.tags)
     except ValueError as e:
         raise RuleError(path, str(e), label) from e
-    return RuleSource(path, rel_path, rule, schedule, first_seen, guide, threat)
+    return RuleSource(path, rel_path, rule, schedule, first_seen, guide, threat, data)
 
 
 def _check_conditions(rule: SigmaRule, detection: dict[str, Any]) -> None:

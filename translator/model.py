@@ -6,6 +6,7 @@ typed values once, so every backend reads the same facts (README, "The first-see
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -112,6 +113,17 @@ class RuleSource:
     first_seen: FirstSeen | None
     guide: str | None = None
     threat: Threat = Threat((), (), ())  # the ATT&CK mapping of its tags, and what it leaves out
+    data: dict[str, Any] | None = None  # the YAML mapping `rule` was made from, untouched
+
+    def fresh_rule(self) -> SigmaRule:
+        """A rule a pipeline may change, equal to `rule` as loaded.
+
+        Made again from the mapping `rule` came from (SigmaRule.from_dict, as the loader made it): half
+        the time of copy.deepcopy(rule), which a build pays once per rule and target.
+        """
+        if self.data is None:
+            return copy.deepcopy(self.rule)
+        return SigmaRule.from_dict(copy.deepcopy(self.data))
 
     @property
     def rule_id(self) -> str:

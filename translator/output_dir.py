@@ -6,14 +6,18 @@ manifest.json or listed in that manifest. A user's file, a symlink, a special fi
 folder or a folder inside or around it is refused before anything is touched: before the (slow)
 compile, and again under the lock.
 
-Crash safety. The new tree is written into a staging folder beside X (same filesystem), every file and
-folder is fsynced, and then the staging folder and X are exchanged in one atomic step: Linux
-renameat2(RENAME_EXCHANGE), macOS renameatx_np(RENAME_SWAP); RENAME_NOREPLACE / RENAME_EXCL for a first
-build. Two plain renames would leave an instant with no X at all. A kill at any instant therefore leaves
-X the complete old tree or the complete new one. Where no atomic exchange exists (another platform, a
-filesystem answering EINVAL), the build fails rather than fall back to a non-atomic swap. A symlink
-flipped between two trees would also be atomic, but output/ is committed to git as a real folder, and
-CI jobs and users open it as one: git would commit the link, not the files.
+Crash safety. The new tree is written into a staging folder beside X (same filesystem), made durable
+(one syncfs(2) of the filesystem on Linux, an fsync of every file and folder elsewhere), and then the
+staging folder and X are exchanged in one atomic step: Linux renameat2(RENAME_EXCHANGE), macOS
+renameatx_np(RENAME_SWAP); RENAME_NOREPLACE / RENAME_EXCL for a first build. Two plain renames would
+leave an instant with no X at all. A kill at any instant therefore leaves X the complete old tree or the
+complete new one. Where no atomic exchange exists (another platform, a filesystem answering EINVAL), the
+build fails rather than fall back to a non-atomic swap. A symlink flipped between two trees would also
+be atomic, but output/ is committed to git as a real folder, and CI jobs and users open it as one: git
+would commit the link, not the files.
+
+Rebuilds. A build whose files are exactly X's touches nothing; otherwise files X already holds with
+the same bytes are hard-linked into the staging tree instead of written again (see _stage).
 
 Work folder. Every temporary tree lives in `.<name>.translator/` beside X, which the build creates with
 a marker file before anything else. Names in it are random, never PIDs, so a stale one cannot block a
@@ -35,7 +39,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
 import json
 import os
 import secrets
@@ -44,10 +47,9 @@ import signal
 import stat
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from translator.build import MANIFEST
+from translator.output_read import MANIFEST, OutputError, describe, locked, read_tree, resolve
 
 FAULT_ENV = "TRANSLATOR_FAULT"
 FAULT_POINTS = (
@@ -68,53 +70,6 @@ _ATOMIC_RENAME = {"linux": ("renameat2", 2, 1), "darwin": ("renameatx_np", 0x2, 
 _UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
-class OutputError(Exception):
-    """Why the output folder cannot be written; printed as `error: <folder>: <reason>`."""
-
-    def __init__(self, folder: Path, reason: str) -> None:
-        super().__init__(f"{folder}: {reason}")
-
-
-def resolve(output: Path) -> Path:
-    """The absolute output path, its parents' symlinks resolved but not its own (a symlink is refused)."""
-    if output.name in ("", ".."):
-        return Path(os.path.realpath(output))
-    return Path(os.path.realpath(output.parent)) / output.name
-
-
-def read_tree(root: Path) -> dict[PurePosixPath, bytes]:
-    """Every file under root (symlinks followed, as --check always read it), by relative path."""
-    if not root.is_dir():
-        return {}
-    return {
-        PurePosixPath(p.relative_to(root).as_posix()): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def differences(output: Path, files: dict[PurePosixPath, bytes]) -> list[str]:
-    """Each path where output/ is not what the build makes: missing, different, or stale.
-
-    Read under a shared lock, so a build swapping the folder meanwhile is seen before or after.
-    """
-    target = resolve(output)
-    if target.parent.is_dir():
-        with _locked(target, shared=True):
-            existing = read_tree(target)
-    else:
-        existing = {}
-    lines = []
-    for path in sorted(set(files) | set(existing)):
-        if path not in existing:
-            lines.append(f"missing: {path}")
-        elif path not in files:
-            lines.append(f"stale (no rule makes it): {path}")
-        elif existing[path] != files[path]:
-            lines.append(f"differs: {path}")
-    return lines
-
-
 def check_owned(output: Path, rules: Path) -> None:
     """Raise OutputError unless the build may write `output`; touches nothing."""
     target = resolve(output)
@@ -122,32 +77,39 @@ def check_owned(output: Path, rules: Path) -> None:
         _check_place(target, Path(os.path.realpath(rules)))
         _check_work(target)
     except OSError as e:
-        raise OutputError(target, f"cannot be checked: {_describe(e)}") from e
+        raise OutputError(target, f"cannot be checked: {describe(e)}") from e
 
 
-def write_tree(output: Path, files: dict[PurePosixPath, bytes], rules: Path) -> None:
-    """Replace `output` with exactly `files` in one atomic exchange, if the folder is ours."""
-    check_owned(output, rules)
+def write_tree(output: Path, files: dict[PurePosixPath, bytes], rules: Path) -> bool:
+    """Replace `output` with exactly `files` in one atomic exchange, if the folder is ours.
+
+    False, touching nothing, when `output` already holds exactly `files` (a rebuild with no change).
+    """
     target = resolve(output)
+    if not target.parent.is_dir():
+        check_owned(output, rules)  # before creating its parents; otherwise once, under the lock
     try:
         os.makedirs(target.parent, exist_ok=True)
     except OSError as e:
-        raise OutputError(target, f"cannot create its parent folder: {_describe(e)}") from e
-    with _locked(target, shared=False) as parent_fd:
+        raise OutputError(target, f"cannot create its parent folder: {describe(e)}") from e
+    with locked(target, shared=False) as parent_fd:
         check_owned(output, rules)  # again: another build may have run while this one compiled
         work = _work(target)
         staging = work / f"new-{secrets.token_hex(8)}"
         existed = os.path.lexists(target)
+        current = _current(target) if existed else {}
+        if current == files and not os.path.lexists(work):
+            return False
         try:
             _prepare_work(work)
             os.mkdir(staging)  # not tempfile.mkdtemp: its mode is 0o700, this one follows the umask
-            _stage(staging, files)
+            _stage(staging, files, {p for p, content in current.items() if files.get(p) == content}, target)
             _fault("staged")
             _rename(parent_fd, f"{work.name}/{staging.name}", target, exchange=existed)
         except BaseException as e:
             shutil.rmtree(work, ignore_errors=True)
             if isinstance(e, OSError):
-                raise OutputError(target, f"{_describe(e)}; it was left as it was") from e
+                raise OutputError(target, f"{describe(e)}; it was left as it was") from e
             raise
         _fault("exchanged")
         try:
@@ -159,8 +121,17 @@ def write_tree(output: Path, files: dict[PurePosixPath, bytes], rules: Path) -> 
             os.rmdir(work)
             _fsync_dir(target.parent)
         except OSError as e:
-            reason = f"holds the new tree, but {work} could not be cleared ({_describe(e)})"
+            reason = f"holds the new tree, but {work} could not be cleared ({describe(e)})"
             raise OutputError(target, f"{reason}; the next build retries") from e
+    return True
+
+
+def _current(target: Path) -> dict[PurePosixPath, bytes]:
+    """The files of an owned output folder (check_owned has refused links, special files and others')."""
+    try:
+        return read_tree(target)
+    except OSError as e:
+        raise OutputError(target, f"cannot be read: {describe(e)}") from e
 
 
 def _check_place(target: Path, rules: Path) -> None:
@@ -192,11 +163,11 @@ def _check_tree(root: Path) -> None:
     """Refuse root unless replacing it loses nothing translator did not write."""
     listed = _listed(root)
     device = os.lstat(root).st_dev
-    for rel, st in _walk(root, PurePosixPath()):
+    for rel, st in _walk(str(root), ""):
         if stat.S_ISDIR(st.st_mode):
             if st.st_dev != device:
                 what = ", where another filesystem is mounted"
-            elif not os.access(root / rel, WRITABLE):
+            elif not os.access(os.path.join(root, rel), WRITABLE):
                 what = ", a folder translator cannot empty"
             else:
                 continue
@@ -206,7 +177,7 @@ def _check_tree(root: Path) -> None:
             what = ", which is not a regular file"
         elif listed is None:
             what = f" and no {MANIFEST}, so translator did not build it"
-        elif rel == MANIFEST or rel.as_posix() in listed:
+        elif rel == MANIFEST.name or rel in listed:
             continue
         else:
             what = f", which its {MANIFEST} does not list, so translator did not write it"
@@ -239,18 +210,20 @@ def _listed(root: Path) -> set[str] | None:
     return {e["artifact_path"] for e in entries}
 
 
-def _walk(root: Path, rel: PurePosixPath) -> Iterator[tuple[PurePosixPath, os.stat_result]]:
-    """Every entry under root, depth first in name order, symlinks not followed.
+def _walk(root: str, rel: str) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry under root as (relative POSIX path, lstat), depth first in name order.
 
-    Lazy, so refusing a big folder (a home folder) stops at its first file.
+    Lazy, so refusing a big folder (a home folder) stops at its first file. Plain strings: this runs on
+    every build over every artifact, and pathlib objects cost more than the system calls.
     """
-    with os.scandir(root / rel) as it:
+    with os.scandir(os.path.join(root, rel)) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
         st = entry.stat(follow_symlinks=False)
-        yield rel / entry.name, st
+        path = f"{rel}/{entry.name}" if rel else entry.name
+        yield path, st
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, rel / entry.name)
+            yield from _walk(root, path)
 
 
 def _work(target: Path) -> Path:
@@ -286,22 +259,57 @@ def _prepare_work(work: Path) -> None:
             _remove(work / name)
 
 
-def _stage(staging: Path, files: dict[PurePosixPath, bytes]) -> None:
-    """Write and fsync every file, then every folder, so the exchange publishes only durable data."""
+def _stage(
+    staging: Path, files: dict[PurePosixPath, bytes], unchanged: set[PurePosixPath], old: Path
+) -> None:
+    """Write the new tree, then make it durable, so the exchange publishes only data on disk.
+
+    A file whose content the current tree already holds at the same path is hard-linked from it, not
+    written: the bytes are the same (compared, not assumed), they are already durable, and the build
+    never changes a file in place, so sharing the inode cannot change the old tree or the new one.
+    """
+    folders = {PurePosixPath(".")}
+    written = []
     for i, (path, content) in enumerate(sorted(files.items())):
         if i == len(files) // 2:
             _fault("writing")
-        (staging / path).parent.mkdir(parents=True, exist_ok=True)
-        _write_file(staging / path, content)
+        if path.parent not in folders:
+            (staging / path).parent.mkdir(parents=True, exist_ok=True)
+            folders.update(path.parents)
+        if path in unchanged:
+            os.link(old / path, staging / path)
+        else:
+            _write_file(staging / path, content, sync=False)
+            written.append(staging / path)
+    _sync(staging, written)
+
+
+def _sync(staging: Path, written: list[Path]) -> None:
+    """Flush the staged files and folders: one syncfs(2) on Linux, else fsync of each."""
+    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None) if sys.platform == "linux" else None
+    if syncfs is not None:
+        fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in written:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     for folder, _, _ in os.walk(staging):
         _fsync_dir(Path(folder))
 
 
-def _write_file(path: Path, content: bytes) -> None:
+def _write_file(path: Path, content: bytes, sync: bool = True) -> None:
     with open(path, "xb") as f:  # mode 0o666 less the umask, as before
         f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -350,34 +358,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)  # never follows symlinks
     else:
         os.unlink(path)
-
-
-@contextmanager
-def _locked(target: Path, shared: bool) -> Iterator[int]:
-    """Hold flock(2) on target's parent folder; yields its descriptor for the renames."""
-    kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-    try:
-        fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as e:
-        raise OutputError(target, f"cannot lock its parent folder: {_describe(e)}") from e
-    try:
-        try:
-            fcntl.flock(fd, kind | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"waiting for another translator build in {target.parent} to finish", file=sys.stderr)
-            fcntl.flock(fd, kind)
-    except OSError as e:
-        os.close(fd)
-        raise OutputError(target, f"cannot lock its parent folder: {_describe(e)}") from e
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _describe(e: OSError) -> str:
-    reason = e.strerror or str(e)
-    return f"{e.filename}: {reason}" if e.filename else reason
 
 
 def _fault(point: str) -> None:

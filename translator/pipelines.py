@@ -84,15 +84,23 @@ def pipeline_files(model: str, logsource: SigmaLogSource) -> tuple[Path, ...]:
 
 
 def load_pipeline(path: Path) -> ProcessingPipeline:
-    """A new pipeline object: pySigma pipelines carry per-rule state, so each conversion gets its own."""
+    """A new pipeline object from the file's definition (copied: pySigma may change what it is given)."""
     try:
         return ProcessingPipeline.from_dict(copy.deepcopy(_definition(path)))
     except SigmaError as e:
         raise PipelineError(f"{path}: invalid pipeline: {e}") from e
 
 
+@cache
 def load_pipelines(paths: tuple[Path, ...]) -> ProcessingPipeline:
-    """The pipelines joined in order into one, as a conversion applies them."""
+    """The pipelines joined in order into one, as a conversion applies them; one object per log source.
+
+    Safe to share between rules, as sigma-cli shares one pipeline across a whole batch: every apply()
+    starts from fresh per-rule state (state, applied ids, field mappings), each conversion applies a new
+    pipeline object that pySigma's `+` builds from these items, and the items hold only their
+    configuration (tests/test_pipelines.py compiles rules in both orders to show no rule leaks into
+    the next).
+    """
     pipelines = [load_pipeline(path) for path in paths]
     combined = pipelines[0]
     for pipeline in pipelines[1:]:

@@ -10,6 +10,7 @@ keys are strings, and dates stay text for pySigma to check (PyYAML raises on 202
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 
 import yaml
 
-from translator.errors import RuleError
+from translator.errors import RuleError, printable
 
+RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_BYTES = 1024 * 1024  # SigmaHQ's largest rule is 295 KB
 MAX_DEPTH = 32  # SigmaHQ's rules nest at most 5 levels
 
@@ -55,19 +57,48 @@ class _StrictLoader(_CLoader):  # type: ignore[misc,valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
+def discover(rules_dir: Path) -> list[Path]:
+    """Every rule file under `rules_dir`, in a stable order, without following directory links.
+
+    A file that cannot be read is still listed, so the build reports it instead of leaving it out; so is
+    a directory link that leaves the tree (its rules would silently be missing otherwise).
+    """
+    root = rules_dir.resolve()
+    found = []
+    for directory, dirnames, filenames in os.walk(rules_dir):
+        for name in dirnames:
+            path = Path(directory, name)
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                found.append(path)
+        found += [Path(directory, n) for n in filenames if n.endswith(RULE_SUFFIXES)]
+    return sorted(found, key=lambda path: path.parts)  # as Path sorts, without its slow comparisons
+
+
+def read_rule(path: Path, rules_dir: Path, root: Path | None = None) -> str:
+    """The text of one rule file under `rules_dir` (whose real path is `root`, when the caller has it),
+    read safely: RuleError if it cannot be a rule."""
+    rel_path = path.relative_to(rules_dir).as_posix()
+    if printable(rel_path) != rel_path:
+        raise RuleError(path, "the file name holds control characters, which artifact names cannot carry")
+    return read_rule_text(path, root or rules_dir.resolve())
+
+
 def read_rule_text(path: Path, root: Path) -> str:
-    """The text of a rule file under `root` (resolved), or RuleError saying why it cannot be read."""
+    """The text of a rule file under `root` (resolved), or RuleError saying why it cannot be read.
+
+    `path`'s folders must lie inside `root` without symbolic links (discover walks without following
+    them; `translator convert` reads a file from its own folder), so only the file itself can be a link
+    out of the tree. Fast path: a file that is no link is opened as it is, and O_NOFOLLOW makes that
+    open fail if it became a link meanwhile; only a link is resolved and checked.
+    """
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        real = path.resolve(strict=True)
-    except (OSError, RuntimeError) as e:
-        raise RuleError(path, f"cannot read the file: {e}") from e
-    if not real.is_relative_to(root):
-        raise RuleError(path, f"symbolic link to {real}, outside the rules folder {root}; not read")
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = os.open(path, flags | os.O_NOFOLLOW)
     except OSError as e:
-        raise RuleError(path, f"cannot read the file: {e.strerror}") from e
+        if e.errno != errno.ELOOP:  # ELOOP: the file is a symbolic link
+            raise RuleError(path, f"cannot read the file: {e.strerror}") from e
+        fd = _open_link(path, root, flags)
     with os.fdopen(fd, "rb") as f:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -79,6 +110,20 @@ def read_rule_text(path: Path, root: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise RuleError(path, f"cannot read the file: not UTF-8 ({e.reason} at byte {e.start})") from e
+
+
+def _open_link(path: Path, root: Path, flags: int) -> int:
+    """Open what a symbolic link points to, if that is inside root."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as e:
+        raise RuleError(path, f"cannot read the file: {e}") from e
+    if not real.is_relative_to(root):
+        raise RuleError(path, f"symbolic link to {real}, outside the rules folder {root}; not read")
+    try:
+        return os.open(real, flags)
+    except OSError as e:
+        raise RuleError(path, f"cannot read the file: {e.strerror}") from e
 
 
 def _kind(mode: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -66,7 +65,7 @@ class Target:
                 fields=tuple(self.map_field(source, f) for f in source.first_seen.fields),
             )
             backend = self.backend(load_pipelines(paths), schedule=source.schedule, first_seen=first_seen)
-            rule = copy.deepcopy(source.rule)
+            rule = source.fresh_rule()
             queries = backend.convert_rule(rule)
         except (SigmaError, ValueError) as e:
             where = ("pipeline " if len(paths) == 1 else "pipelines ") + ", ".join(

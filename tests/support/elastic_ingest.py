@@ -19,6 +19,8 @@ TYPES = {
     "client.ip": "ip",
     "source.as.number": "long",
     "event.duration": "long",
+    "message": "match_only_text",
+    "azure.activitylogs.properties": "flattened",
 }
 
 EVIDENCE_RENAMES = {

@@ -125,7 +125,10 @@ class EqlQuery:
 
         def check(doc: Doc) -> bool:
             for v in field_values(doc, field):
-                if isinstance(value, float) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if isinstance(value, bool) or isinstance(v, bool):  # a boolean field compares booleans
+                    if isinstance(value, bool) and isinstance(v, bool) and compare(v, value):
+                        return True
+                elif isinstance(value, float) and isinstance(v, (int, float)) and not isinstance(v, bool):
                     if compare(float(v), value):
                         return True
                 elif (

@@ -1,53 +1,30 @@
 """Runs Kibana KQL on documents: a walker over the kibana-ql parse tree with Elasticsearch semantics.
 
-It shares no code with the KQL backend. Semantics follow Kibana (kuery -> query DSL) on an index whose
-string fields are keyword: a quoted value is a phrase, which on a keyword field means the exact value;
-an unquoted value without `*` is a match on the exact value; with `*` it is a case-sensitive wildcard
-query; a value that is only `*` is an exists query; unquoted values are trimmed. Fields of type long
-compare numerically, ip fields take an address or a CIDR range.
+It shares no code with the KQL backend. A quoted value is a phrase, an unquoted value without `*` a
+match, with `*` a wildcard (a value that is only `*` is an exists query); unquoted values are trimmed.
+What a value matches depends on the stored field's type (support/kql_fields.py: keyword, flattened keys,
+text, long, ip, boolean); a field name with `*` is a pattern over the document's fields, and a value
+without a field searches the default fields.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Callable
 from typing import Any
 
 from parsimonious.nodes import Node
 
 from support.grammars import parse_kibana_kql
+from support.kql_fields import WILDCARD, QueryFailure, StoredFields, field_values, wildcard_regex
+
+__all__ = ["JS_WHITESPACE", "KqlQuery", "QueryFailure", "field_values"]
 
 Doc = dict[str, Any]
 Predicate = Callable[[Doc], bool]
-WILDCARD = object()
 JS_WHITESPACE = (  # what JavaScript's trim() removes
     " \t\n\r\v\f\u00a0\ufeff\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
     "\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-
-
-def field_values(doc: Doc, field: str) -> list[Any]:
-    """The values Elasticsearch would index for a dotted field name (objects, arrays, dotted keys)."""
-
-    def walk(node: Any, rest: str) -> list[Any]:
-        if rest == "":
-            if isinstance(node, list):
-                return [v for item in node for v in walk(item, "")]
-            return [] if node is None or isinstance(node, dict) else [node]
-        if isinstance(node, list):
-            return [v for item in node for v in walk(item, rest)]
-        if not isinstance(node, dict):
-            return []
-        found = []
-        for key, value in node.items():
-            if rest == key:
-                found.extend(walk(value, ""))
-            elif rest.startswith(key + "."):
-                found.extend(walk(value, rest[len(key) + 1 :]))
-        return found
-
-    return walk(doc, field)
 
 
 def _named(node: Node) -> list[Node]:
@@ -61,11 +38,16 @@ def _first(node: Node, name: str) -> Node | None:
     return next((n for n in _named(node) if n.expr_name == name), None)
 
 
-class KqlQuery:
-    """A parsed query; `matches(doc)` evaluates it. `types` gives non-keyword field types."""
+class FieldPattern(str):
+    """A field name written with an unquoted `*`: a pattern over the index's field names."""
 
-    def __init__(self, query: str, types: dict[str, str]) -> None:
-        self.types = types
+
+class KqlQuery:
+    """A parsed query; `matches(doc)` evaluates it. `types` gives non-keyword field types (flattened
+    roots included), `multi_fields` each multi-field's source field."""
+
+    def __init__(self, query: str, types: dict[str, str], multi_fields: dict[str, str] | None = None) -> None:
+        self.fields = StoredFields(types, multi_fields)
         tree = parse_kibana_kql(query)
         body = _first(tree, "OrQuery")
         self.matches: Predicate = self._query(body) if body else (lambda doc: True)
@@ -97,7 +79,9 @@ class KqlQuery:
             field = self._field(_first(node, "Field"))
             return self._values(field, _first(node, "ListOfValues"))
         if name == "ValueExpression":
-            raise NotImplementedError("free-text queries without a field")
+            value = _named(_first(node, "Value"))[0]
+            parts = self._parts(value)
+            return lambda doc: self.fields.free_text(doc, parts)
         raise AssertionError(f"unexpected node {name}")
 
     def _values(self, field: str, node: Node) -> Predicate:
@@ -122,36 +106,34 @@ class KqlQuery:
 
     # -- values ------------------------------------------------------------------------------
     def _term(self, field: str, node: Node) -> Predicate:
-        parts = self._parts(node)
-        if node.expr_name == "UnquotedLiteral" and parts and all(p is WILDCARD for p in parts):
-            return lambda doc: bool(field_values(doc, field))
-        kind = self.types.get(field, "keyword")
-        if WILDCARD in parts and node.expr_name == "UnquotedLiteral":
-            if kind != "keyword":
-                raise NotImplementedError(f"wildcard on {kind} field {field}")
-            pattern = re.compile("".join(".*" if p is WILDCARD else re.escape(p) for p in parts), re.DOTALL)
-            return lambda doc: any(
-                isinstance(v, str) and pattern.fullmatch(v) for v in field_values(doc, field)
-            )
-        text = "".join("*" if p is WILDCARD else p for p in parts)
-        return lambda doc: any(_equal(kind, v, text) for v in field_values(doc, field))
+        parts, quoted = self._parts(node), node.expr_name == "QuotedString"
+        if not isinstance(field, FieldPattern):
+            return lambda doc: self.fields.matches(doc, field, parts, quoted)
+        pattern = wildcard_regex([WILDCARD if c == "*" else c for c in field])
+        return lambda doc: any(
+            self.fields.matches(doc, f, parts, quoted) for f in self.fields.expand(doc, pattern)
+        )
 
     def _range(self, field: str, node: Node) -> Predicate:
         op = _first(node, "RangeOperator").text
         bound = float(self._literal_text(_first(node, "Literal")))
         compare = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}[op]
+        if self.fields.flattened_root(field):
+            raise QueryFailure(
+                f"[range] queries on keyed [flattened] fields must include both bounds ({field})"
+            )
         return lambda doc: any(
             isinstance(v, (int, float)) and compare(float(v), bound) for v in field_values(doc, field)
         )
 
     def _field(self, node: Node) -> str:
-        """A field name: the literal's text, quoted or not. An unquoted `*` would make it a pattern over
-        the index's field names, which this walker does not implement (no backend writes one)."""
+        """A field name: the literal's text, quoted or not; an unquoted `*` makes it a FieldPattern (a
+        quoted name is always a name, its `*` a character)."""
         while node.expr_name in ("Field", "Literal"):
             node = _named(node)[0]
         parts = self._parts(node)
         if WILDCARD in parts:
-            raise NotImplementedError(f"field name patterns ({node.text})")
+            return FieldPattern("".join("*" if p is WILDCARD else p for p in parts))
         return "".join(parts)
 
     def _literal_text(self, node: Node) -> str:
@@ -185,22 +167,3 @@ class KqlQuery:
         if kid.expr_name in ("EscapedSpecialCharacter", "EscapedKeyword"):
             return kid.text[1:]
         return node.text  # a character that merely passed the !SpecialCharacter !Keyword checks
-
-
-def _equal(kind: str, value: Any, text: str) -> bool:
-    if kind == "long":
-        try:
-            return isinstance(value, (int, float)) and float(value) == float(text)
-        except ValueError:
-            return False
-    if kind == "ip":
-        try:
-            address = ipaddress.ip_address(value)
-            return (
-                address in ipaddress.ip_network(text, strict=False)
-                if "/" in text
-                else address == ipaddress.ip_address(text)
-            )
-        except ValueError:
-            return False
-    return isinstance(value, str) and value == text

@@ -1,6 +1,6 @@
-r"""Runs Sentinel queries as emitted on AzureActivity rows, with duckdb-kql (KQL translated to DuckDB).
+r"""Runs Sentinel queries as emitted on Log Analytics rows, with duckdb-kql (KQL translated to DuckDB).
 
-duckdb-kql has no `evaluate` plugins, so one construct is rewritten, and nothing else:
+duckdb-kql lacks `mv-apply` and `*` predicates (kusto_rewrites rewrites them) and `evaluate` plugins:
 `evaluate ipv4_lookup(T, Key, Range, return_unmatched = true)` becomes two left-outer lookups: first
 the key's IPv4 range, found by Python's ipaddress over the ranges of T, then T itself on that range.
 Rows without an IPv4 key in a range keep empty lookup columns, as ipv4_lookup leaves them.
@@ -31,6 +31,7 @@ import duckdb_kql.translate
 from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
 
 from support import asn
+from support.kusto_rewrites import ROW_ID, rewrite
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -38,7 +39,11 @@ SQL_TYPES = {
     "datetime": "TIMESTAMP",
     "real": "DOUBLE",
     "long": "BIGINT",
+    "int": "INTEGER",
+    "bool": "BOOLEAN",
 }
+# The Log Analytics tables the Sentinel pipelines read, with pysigma-backend-kusto's schemas.
+TABLES = ("AzureActivity", "SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLogs", "AADUserRiskEvents")
 KUSTO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 HEX_ESCAPE = re.compile(r"[uUx]([0-9A-Fa-f]*)")
 
@@ -104,15 +109,22 @@ def ipv4_range(address: str, ranges: list[str]) -> str | None:
 
 
 class Workspace:
-    """An in-memory Log Analytics workspace: AzureActivity, and the ASN watchlist of the test database."""
+    """An in-memory Log Analytics workspace: the tables, and the ASN watchlist of the test database.
+
+    Each table also has a row id (kusto_rewrites.ROW_ID), unique across tables, for the mv-apply rewrite.
+    """
 
     def __init__(self, watchlist_columns: dict[str, str]) -> None:
         """`watchlist_columns`: the watchlist's range, ASN and organisation column names."""
         self.con = duckdb_kql.connect()
-        columns = AZURE_MONITOR_TABLES["AzureActivity"]
-        self.columns = list(columns)
-        ddl = ", ".join(f'"{n}" {SQL_TYPES[c["data_type"]]}' for n, c in columns.items())
-        self.con.execute(f"CREATE TABLE AzureActivity ({ddl})")
+        self.types = {t: {n: c["data_type"] for n, c in AZURE_MONITOR_TABLES[t].items()} for t in TABLES}
+        self.columns = {table: list(self.types[table]) for table in TABLES}
+        self.rows = 0
+        for table in TABLES:
+            ddl = ", ".join(
+                f'"{n}" {SQL_TYPES[c["data_type"]]}' for n, c in AZURE_MONITOR_TABLES[table].items()
+            )
+            self.con.execute(f'CREATE TABLE {table} ({ddl}, "{ROW_ID}" BIGINT)')
         names = watchlist_columns
         self.con.execute(
             f"CREATE TABLE Watchlist (SearchKey VARCHAR, _DTItemId VARCHAR, LastUpdatedTimeUTC TIMESTAMP, "
@@ -126,24 +138,34 @@ class Workspace:
             )
         self.con.execute(f"CREATE TABLE {MATCHES} (__key VARCHAR, __range VARCHAR)")
 
-    def load(self, rows: list[dict[str, Any]]) -> None:
-        """Replace the table's rows (dynamic columns as JSON)."""
-        self.con.execute("DELETE FROM AzureActivity")
-        self.con.execute(f"DELETE FROM {MATCHES}")
+    def load(self, rows: list[dict[str, Any]], table: str = "AzureActivity") -> None:
+        """Replace a table's rows. Dynamic columns are stored as compact JSON, as Kusto's tostring
+        writes them; a missing column is null."""
+        self.con.execute(f"DELETE FROM {table}")
         for row in rows:
-            names = [n for n in row if n in self.columns]
-            values = [json.dumps(row[n]) if isinstance(row[n], (dict, list)) else row[n] for n in names]
-            quoted = ", ".join(f'"{n}"' for n in names)
+            names = [n for n in row if n in self.columns[table]]
+            values = [
+                json.dumps(row[n], separators=(",", ":"), ensure_ascii=False)
+                if self.types[table][n] == "dynamic" and row[n] is not None
+                else row[n]
+                for n in names
+            ]
+            self.rows += 1
+            quoted = ", ".join(f'"{n}"' for n in [*names, ROW_ID])
             self.con.execute(
-                f"INSERT INTO AzureActivity ({quoted}) VALUES ({', '.join('?' * len(names))})", values
+                f"INSERT INTO {table} ({quoted}) VALUES ({', '.join('?' * (len(names) + 1))})",
+                [*values, self.rows],
             )
+        if table != "AzureActivity":
+            return
+        self.con.execute(f"DELETE FROM {MATCHES}")
         for (key,) in self.con.execute("SELECT DISTINCT CallerIpAddress FROM AzureActivity").fetchall():
             if key is not None and (found := ipv4_range(key, self.ranges)) is not None:
                 self.con.execute(f"INSERT INTO {MATCHES} VALUES (?, ?)", [key, found])
 
     def run(self, query: str, now: datetime) -> list[dict[str, Any]]:
-        """Run a query as emitted (but for the ipv4_lookup rewrite) at a fixed now()."""
-        rewritten, _ = rewrite_ipv4_lookup(query)
+        """Run a query as emitted (but for the ipv4_lookup rewrite and kusto_rewrites) at a fixed now()."""
+        rewritten, _ = rewrite_ipv4_lookup(rewrite(query))
         relation = duckdb_kql.query(
             self.con,
             rewritten,

@@ -8,11 +8,18 @@ Semantics: strings match case-insensitively unless `cased`; `*` matches any run 
 exactly one, and a backslash makes `*`, `?` or `\\` literal (before anything else it is a plain
 backslash); a list of values is OR-ed (AND-ed with `all`); the items of a map are AND-ed, the maps of
 a list OR-ed; `exists` asks whether the field is present; `null` matches a missing or null field.
+
+Lists in records (the project's definition, README "Lists of objects"): `a[].b` names `b` in every
+element of the list `a`, and a condition on it holds when it holds for any element; a field whose value
+is a list holds a value when any element does, or when the list's JSON text does (`[]` is the empty
+list); an object is compared as its JSON text (compact, as Kusto's tostring writes it). A keyword (a
+value without a field) matches when any value anywhere in the record contains it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -35,19 +42,57 @@ def _caller(record: Record) -> Any:
 
 ENRICHMENTS: dict[str, Callable[[Record], Any]] = {
     # Not fields of the exported record: the autonomous system of callerIpAddress, from the test ASN
-    # database, and the caller of the Activity Log event schema.
+    # database, and the caller and resource provider of the Activity Log event schema.
     "callerIpAddressAsn": lambda r: (asn.lookup(r.get("callerIpAddress", "")) or (MISSING, None))[0],
     "callerIpAddressAsOrganization": lambda r: (asn.lookup(r.get("callerIpAddress", "")) or (None, MISSING))[
         1
     ],
     "caller": _caller,
+    # The resource's provider (event schema): the namespace after resourceId's first /providers/.
+    "resourceProviderName": lambda r: next(
+        iter(re.findall(r"(?i)/providers/([^/]+)", str(r.get("resourceId", "")))), MISSING
+    ),
 }
 
 
+# Keys whose values Entra writes as JSON text: the rule means the value, so the decoded value counts too.
+JSON_TEXT = {"newValue", "oldValue"}
+
+
+def _decoded(text: Any) -> list[Any]:
+    """The value JSON text holds (a string, or each item of a list), or nothing if it is no JSON."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+class Elements(list):
+    """The values a path through lists reaches, one per element: a condition holds if it holds for any."""
+
+
 def resolve(record: Record, field: str) -> Any:
-    """A field's value: a dotted path into the record, where a key may itself hold dots (claim URLs)."""
+    """A field's value: a dotted path into the record, where a key may itself hold dots (claim URLs);
+    `[]` after a name steps into each element of the list it names."""
     if field in ENRICHMENTS:
         return ENRICHMENTS[field](record)
+    if "[]" in field:
+        head, _, tail = field.partition("[]")
+        items = resolve(record, head)
+        items = items if isinstance(items, list) else []
+        if not tail:
+            return Elements(items)
+        found = Elements()
+        for item in items:
+            value = resolve(item, tail.removeprefix(".")) if isinstance(item, dict) else MISSING
+            if isinstance(value, Elements):
+                found.extend(value)
+            elif value is not MISSING:
+                found.append(value)
+                if tail.removeprefix(".") in JSON_TEXT:
+                    found.extend(_decoded(value))
+        return found
     node: Any = record
     rest = field
     while True:
@@ -92,13 +137,16 @@ class SigmaRule:
             return any(self._detection(d, record) for d in definition)
         if isinstance(definition, dict):
             return all(self._item(key, values, record) for key, values in definition.items())
-        raise NotImplementedError(f"keyword detections: {definition!r}")
+        keywords = definition if isinstance(definition, list) else [definition]
+        return any(_match(Elements(_leaves(record)), k, ["contains"]) for k in keywords)
 
     def _item(self, key: str, values: Any, record: Record) -> bool:
         field, *modifiers = key.split("|")
         value = resolve(record, field)
         values = values if isinstance(values, list) else [values]
         if "exists" in modifiers:
+            if isinstance(value, Elements):
+                return any(v is not None for v in value) == bool(values[0])
             return (value is not MISSING and value is not None) == bool(values[0])
         combine = all if "all" in modifiers else any
         return combine(_match(value, v, modifiers) for v in values)
@@ -109,8 +157,12 @@ def _match(value: Any, expected: Any, modifiers: list[str]) -> bool:
         return value is MISSING or value is None
     if value is MISSING or value is None:
         return False
-    if isinstance(value, list):
+    if isinstance(value, Elements):
         return any(_match(v, expected, modifiers) for v in value)
+    if isinstance(value, list):
+        return _match(_json(value), expected, modifiers) or any(_match(v, expected, modifiers) for v in value)
+    if isinstance(value, dict):
+        return _match(_json(value), expected, modifiers)
     compare = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
     for modifier, method in compare.items():
         if modifier in modifiers:
@@ -137,9 +189,20 @@ def _match(value: Any, expected: Any, modifiers: list[str]) -> bool:
         text = f"{text}*"
     elif "endswith" in modifiers:
         text = f"*{text}"
-    if isinstance(value, (dict, list)):
-        return False
     return pattern(text, "cased" in modifiers).fullmatch(str(value)) is not None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _leaves(node: Any) -> list[Any]:
+    """Every value in a record that is not an object or a list: what a keyword is searched in."""
+    if isinstance(node, dict):
+        return [leaf for v in node.values() for leaf in _leaves(v)]
+    if isinstance(node, list):
+        return [leaf for v in node for leaf in _leaves(v)]
+    return [] if node is None else [node]
 
 
 def _number(value: Any) -> float | None:

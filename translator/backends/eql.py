@@ -6,6 +6,12 @@ case-insensitive. Elasticsearch's `:` and `like~` have no escape for `*` and `?`
 toLikePattern turns every one into a wildcard), so a value holding either literally becomes a
 case-insensitive regular expression (`regex~`), which is exact. Sigma's regular expressions are
 searches in PCRE style; they are rewritten as the Lucene RegExps Elasticsearch matches whole values with.
+
+EQL resolves every field name exactly against the index mapping and searches no text, so it is refused
+for what the Elastic storage holds otherwise (translator/backends/elastic_fields.py, from the pipeline):
+a key of a `flattened` field (Elasticsearch answers "Cannot use field [...] with unsupported type
+[flattened]", elastic/elasticsearch#101985), a field-name pattern over a list's numbered keys, a text
+field (no exact value to compare), and a value without a field.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from sigma.conditions import (
     ConditionFieldEqualsValueExpression,
     ConditionItem,
     ConditionOR,
+    ConditionValueExpression,
 )
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
@@ -26,6 +33,7 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString, SpecialChars
 
 from translator.backends import strings
+from translator.backends.elastic_fields import StoredFields
 
 
 class ElasticEqlBackend(EqlBackend):
@@ -77,6 +85,9 @@ class ElasticEqlBackend(EqlBackend):
     field_exists_expression: ClassVar[str] = "?{field} != null"
     field_not_exists_expression: ClassVar[str] = "?{field} == null"
     num_eq_expression: ClassVar[str] = "{field} == {value}"
+    bool_eq_expression: ClassVar[str] = "{field} == {value}"  # `:` compares strings only
+    typed_eq_expression: ClassVar[str] = "{field} == {value}"  # date and ip fields take a string value
+    typed_by_string: ClassVar[frozenset[str]] = frozenset({"date", "ip"})
     re_expression: ClassVar[str] = "{field} regex{flag_i} {regex}"
     re_flag_prefix: bool = False
     # Only i changes the operator; s and m change the pattern itself (see convert_value_re).
@@ -87,10 +98,41 @@ class ElasticEqlBackend(EqlBackend):
     }
 
     def escape_and_quote_field(self, field_name: str) -> str:
+        self._check_field(field_name)
         quoted = super().escape_and_quote_field(field_name)
         if quoted == field_name and any(p.lower() in self.keywords for p in field_name.split(".")):
             return self.field_quote + field_name + self.field_quote  # bare names hold no backtick
         return quoted
+
+    @property
+    def _fields(self) -> StoredFields:
+        pipeline = self.last_processing_pipeline
+        return StoredFields.of(pipeline.vars, pipeline.state)
+
+    def _check_field(self, field: str) -> None:
+        fields = self._fields
+        if fields.is_pattern(field):
+            raise SigmaFeatureNotSupportedByBackendError(
+                f"{self.name} has no field-name patterns: it resolves each field exactly, and the "
+                f"integration stores each element of this list under its own numbered key ({field})"
+            )
+        if root := fields.flattened_root(field):
+            raise SigmaFeatureNotSupportedByBackendError(
+                f"{self.name} cannot query {field}: the integration maps {root} as flattened, and "
+                "Elasticsearch refuses flattened fields in EQL "
+                '("Cannot use field [...] with unsupported type [flattened]")'
+            )
+        if fields.is_text(field):
+            raise SigmaFeatureNotSupportedByBackendError(
+                f"{self.name} compares exact values only, and {field} is a text field without a keyword "
+                'multi-field ("No keyword/multi-field defined exact matches")'
+            )
+
+    def convert_condition_val(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        raise SigmaFeatureNotSupportedByBackendError(
+            f"{self.name} has no full-text search: every condition names a field, and a keyword detection "
+            "searches values in any field"
+        )
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         return '"' + strings.render(s, self._escape, self.wildcards, self.name) + '"'
@@ -107,6 +149,15 @@ class ElasticEqlBackend(EqlBackend):
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
+        fields = self._fields
+        fields.check_wildcards(cond.field, cond.value)
+        if fields.type_of(cond.field) in self.typed_by_string:
+            if cond.value.contains_special():
+                raise SigmaFeatureNotSupportedByBackendError(
+                    f"{cond.field} is a date field, which takes no wildcards"
+                )
+            value = self.convert_value_str(cond.value, state)
+            return self.typed_eq_expression.format(field=self.escape_and_quote_field(cond.field), value=value)
         if strings.has_literal(cond.value, self.literal_wildcard_chars):
             return self.regex_match_expression.format(
                 field=self.escape_and_quote_field(cond.field), value=self._regex(cond.value)
@@ -116,18 +167,30 @@ class ElasticEqlBackend(EqlBackend):
     def decide_convert_condition_as_in_expression(
         self, cond: ConditionOR | ConditionAND, state: ConversionState
     ) -> bool:
-        """A like~ list cannot hold a literal * or ?; such lists stay OR-ed comparisons."""
-        return super().decide_convert_condition_as_in_expression(cond, state) and not any(
-            isinstance(arg, ConditionFieldEqualsValueExpression)
-            and isinstance(arg.value, SigmaString)
-            and strings.has_literal(arg.value, self.literal_wildcard_chars)
-            for arg in cond.args
+        """A like~ list cannot hold a literal * or ?; such lists stay OR-ed comparisons (as do lists on
+        a date or ip field, which compare with ==)."""
+        field = cond.args[0].field if isinstance(cond.args[0], ConditionFieldEqualsValueExpression) else None
+        return (
+            super().decide_convert_condition_as_in_expression(cond, state)
+            and self._fields.type_of(field) not in self.typed_by_string
+            and not any(
+                isinstance(arg, ConditionFieldEqualsValueExpression)
+                and isinstance(arg.value, SigmaString)
+                and strings.has_literal(arg.value, self.literal_wildcard_chars)
+                for arg in cond.args
+            )
         )
 
     def convert_condition_field_eq_val_num(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
         return self.num_eq_expression.format(field=self.escape_and_quote_field(cond.field), value=cond.value)
+
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = self.bool_values[cond.value.boolean]
+        return self.bool_eq_expression.format(field=self.escape_and_quote_field(cond.field), value=value)
 
     def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
         if SigmaRegularExpressionFlag.MULTILINE in r.flags:

@@ -1,7 +1,9 @@
-"""Kusto column references: a mapped field is a column path (`Column`, `.name`, `["key"]`).
+"""Kusto column references: a mapped field is a column path (`Column`, `.name`, `["key"]`, `[]`).
 
 The Sentinel pipeline maps fields to such paths; this module checks them against the table schema and
-writes them the way each kind of comparison needs (strings, numbers, emptiness).
+writes them the way each kind of comparison needs (strings, numbers, emptiness). `[]` steps into every
+element of a list (kusto_lists turns a condition on such a path into "any element holds it"). A path
+into a string column reads the column's text as JSON (`todynamic`): some tables store JSON as text.
 """
 
 from __future__ import annotations
@@ -15,28 +17,50 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from translator.backends.kusto_keywords import BOOLEAN_LITERALS, RESERVED
 
 NUMERIC_TYPES = frozenset({"int", "long", "real", "decimal"})
+EACH = "[]"  # in a mapped field: every element of the list before it
 
 
 @dataclass(frozen=True)
 class Column:
-    """A mapped field: a table or lookup column, with a path into it when it is dynamic."""
+    """A mapped field: a table or lookup column, with a path into it when it is dynamic (or JSON text).
+
+    `lists` holds the steps after each `[]`: `TargetResources[].modifiedProperties[].newValue` is root
+    TargetResources, path (), lists (("modifiedProperties",), ("newValue",)).
+    """
 
     root: str
     path: tuple[str, ...]
     type: str
+    lists: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The path as the pipeline writes it, `[]` included: how its `lists` and `json_text` name values."""
+        steps = [self.path, *self.lists]
+        return self.root + EACH.join("".join(segment(p) for p in step) for step in steps)
+
+    @property
+    def base(self) -> str:
+        """The root as a value: a string column read as JSON when the path goes into it."""
+        if self.type == "string" and (self.path or self.lists):
+            return f"todynamic({self.root})"
+        return self.root
 
     @property
     def text(self) -> str:
-        return self.root + "".join(segment(p) for p in self.path)
+        """The value the path names (not for paths through lists: see kusto_lists)."""
+        if self.lists:
+            raise SigmaFeatureNotSupportedByBackendError(f"{self.name} names many values, not one")
+        return self.base + "".join(segment(p) for p in self.path)
 
     @property
     def is_dynamic(self) -> bool:
-        return self.type == "dynamic"
+        return self.type == "dynamic" or self.base != self.root
 
     @property
     def string(self) -> str:
         """The column as a string, for string operators."""
-        return self.text if self.type == "string" else f"tostring({self.text})"
+        return self.text if self.type == "string" and not self.path else f"tostring({self.text})"
 
     @property
     def number(self) -> str:
@@ -59,8 +83,18 @@ class Column:
         return f"isnull({self.text})" if self.path else f"isempty({self.text})"
 
     @property
+    def dynamic(self) -> str:
+        """The value as dynamic, to expand as a list (a string column holds the list as JSON text)."""
+        return self.text if self.is_dynamic else f"todynamic({self.text})"
+
+    @property
     def alias(self) -> str:
         return alias(self.root, self.path)
+
+
+def element(variable: str, path: tuple[str, ...]) -> Column:
+    """A list element bound to a variable of an mv-apply, and a path into it."""
+    return Column(variable, path, "dynamic")
 
 
 def alias(root: str, path: tuple[str, ...]) -> str:
@@ -83,17 +117,21 @@ def segment(name: str) -> str:
     return "[" + json.dumps(name, ensure_ascii=False) + "]"
 
 
-def parse_path(field: str) -> tuple[str, tuple[str, ...]]:
-    """Split `Root.a["b.c"].d` into ("Root", ("a", "b.c", "d"))."""
+def parse_path(field: str) -> tuple[str, tuple[tuple[str, ...], ...]]:
+    """Split `Root.a["b.c"][].d` into ("Root", (("a", "b.c"), ("d",))): the steps between `[]`s."""
     match = IDENTIFIER.match(field)
     if not match:
         raise SigmaFeatureNotSupportedByBackendError(f"mapped field {field!r} is not a Kusto column")
-    root, pos, parts = match.group(0), match.end(), []
+    root, pos, steps, parts = match.group(0), match.end(), [], []
     decoder = json.JSONDecoder()
     while pos < len(field):
         if field[pos] == "." and (m := IDENTIFIER.match(field, pos + 1)):
             parts.append(m.group(0))
             pos = m.end()
+        elif field.startswith(EACH, pos):
+            steps.append(tuple(parts))
+            parts = []
+            pos += len(EACH)
         elif field.startswith('["', pos):
             key, end = decoder.raw_decode(field, pos + 1)
             if not field.startswith("]", end):
@@ -104,18 +142,18 @@ def parse_path(field: str) -> tuple[str, tuple[str, ...]]:
             break
     if pos != len(field):
         raise SigmaFeatureNotSupportedByBackendError(f"mapped field {field!r} is not a Kusto column path")
-    return root, tuple(parts)
+    return root, (*steps, tuple(parts))
 
 
 def resolve(field: str, types: dict[str, str], table: str) -> Column:
     """The column a mapped field names, typed from the table schema (and lookup columns)."""
-    root, path = parse_path(field)
+    root, (path, *lists) = parse_path(field)
     if root not in types:
         raise SigmaFeatureNotSupportedByBackendError(
             f"mapped field {field!r}: {table} has no column {root!r} and no lookup adds it"
         )
-    if path and types[root] != "dynamic":
+    if (path or lists) and types[root] not in ("dynamic", "string"):
         raise SigmaFeatureNotSupportedByBackendError(
             f"mapped field {field!r}: {root} is {types[root]}, not dynamic, so it has no keys"
         )
-    return Column(root, path, types[root])
+    return Column(root, path, types[root], tuple(lists))

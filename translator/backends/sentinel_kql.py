@@ -4,7 +4,9 @@ The stock backend quotes a dotted field name in single quotes, which Kusto reads
 so `'Authorization_d.evidence.principalId' =~ "x"` parses and never matches. Here a mapped field is a
 column path checked against the table schema (kusto_columns), and each value is compared with the
 operator its column type needs. Columns the table lacks come from the lookups the pipeline declares
-(its `lookups` variable); conditions on them run after the lookup, the rest before it.
+(its `lookups` variable). A condition on a path through a list holds when any element holds it
+(kusto_lists); a value without a field searches every column (`* contains`); kusto_stages says where in
+the query each part of the condition runs. The rule may read several tables as one (kusto_tables).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from sigma.backends.kusto import KustoBackend
@@ -19,14 +22,17 @@ from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
     ConditionOR,
+    ConditionValueExpression,
 )
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
-from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
 from sigma.rule import SigmaRule
 from sigma.types import (
     SigmaBool,
     SigmaCompareExpression,
+    SigmaExists,
+    SigmaNull,
+    SigmaNumber,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
@@ -35,12 +41,15 @@ from sigma.types import (
 
 from translator.backends import strings
 from translator.backends.kusto_columns import Column, parse_path, resolve
+from translator.backends.kusto_lists import Shapes, condition, group, in_text, matches_empty
+from translator.backends.kusto_stages import Stages, fields, split
+from translator.backends.kusto_tables import Source
 from translator.backends.sentinel_query import SentinelQuery
 from translator.model import FirstSeen, Schedule
 
 
 class SentinelKqlBackend(KustoBackend):
-    """Sigma to a Sentinel query over one Log Analytics table; first-seen rules get the full query."""
+    """Sigma to a Sentinel query over Log Analytics tables; first-seen rules get the full query."""
 
     name: ClassVar[str] = "Microsoft Sentinel KQL"
     formats: ClassVar[dict[str, str]] = {"default": "Kusto query for a Sentinel scheduled rule"}
@@ -86,8 +95,11 @@ class SentinelKqlBackend(KustoBackend):
         self.notes: list[str] = []
         self.columns: dict[str, str] = {}  # mapped field -> the column the query's results hold it in
         self.summary_columns: tuple[str, ...] = ()  # columns the query adds (first seen, counts)
-        self.table = ""
-        self.types: dict[str, str] = {}  # column -> Kusto type: the table's and the lookups'
+        self.source = Source(("",))
+        self.types: dict[str, str] = {}  # column -> Kusto type: the tables' and the lookups'
+        self.shapes = Shapes()
+        self.stages = Stages()
+        self._bound: dict[str, Column] = {}  # field -> the list element it stands for, while rendered
         self._root_state: ConversionState | None = None
 
     # -- columns -------------------------------------------------------------------------------
@@ -99,7 +111,7 @@ class SentinelKqlBackend(KustoBackend):
         return {name: spec["type"] for lk in self.lookups() for name, spec in lk["columns"].items()}
 
     def column(self, field: str) -> Column:
-        return resolve(field, self.types, self.table)
+        return self._bound.get(field) or resolve(field, self.types, self.source.name)
 
     def escape_and_quote_field(self, field_name: str) -> str:
         return self.column(field_name).string
@@ -135,16 +147,65 @@ class SentinelKqlBackend(KustoBackend):
             return self.literal(pattern)
         return '@"' + pattern.replace('"', '""') + '"'
 
-    def _wildcard_regex(self, s: SigmaString, flags: str) -> str:
+    def _wildcard_regex(self, s: SigmaString, flags: str, anchor: str = "^{}$") -> str:
+        """The value as a regular expression: the whole string must match, unless `anchor` says so."""
+
         def plain(text: str) -> str:
             escaped = self.regex_meta.sub(r"\\\1", text)
             return "".join(c if c.isprintable() else f"\\x{{{ord(c):x}}}" for c in escaped)
 
         return self._regex_literal(
-            flags + "^" + strings.render(s, plain, self.regex_wildcards, self.name) + "$"
+            flags + anchor.format(strings.render(s, plain, self.regex_wildcards, self.name))
         )
 
     # -- conditions ----------------------------------------------------------------------------
+
+    def convert_condition_field_eq_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        parent = super().convert_condition_field_eq_val
+        if isinstance(cond.value, (SigmaExists, SigmaNull)):
+            return self._presence(cond, lambda: parent(cond, state))
+        return self._on_values(cond.field, [cond.value], lambda: parent(cond, state))
+
+    def _on_values(self, field: str, values: list[Any], convert: Callable[[], str]) -> str:
+        """A condition on `field` as pySigma converts it, but on each element where the field is a path
+        through a list, and also on the other forms of a list or JSON text value (kusto_lists)."""
+        column = self.column(field)
+        views = not all(in_text(v) for v in values)
+        empty = any(matches_empty(v) for v in values)
+        bound = self._bind(field, convert)
+
+        def predicate(value: Column) -> str:
+            # A missing key of a dynamic value reads as "": a value that matches "" must not match it.
+            text = bound(value)
+            return f"(isnotnull({value.text}) and {group(text)})" if empty and value.is_dynamic else text
+
+        if not column.lists and not (views and column.name in self.shapes.lists | self.shapes.json_text):
+            return predicate(column)
+        return condition(self.stages.lists, column, self.shapes, predicate, views)
+
+    def _presence(self, cond: ConditionFieldEqualsValueExpression, convert: Callable[[], str]) -> str:
+        """exists, not exists and null. A path through a list is there when any element has it, and
+        missing (null) when none has."""
+        column = self.column(cond.field)
+        if not column.lists:
+            return convert()
+        present = condition(self.stages.lists, column, self.shapes, lambda value: value.present, False)
+        wanted = isinstance(cond.value, SigmaExists) and cond.value.exists
+        return present if wanted else f"not({present})"
+
+    def _bind(self, field: str, convert: Callable[[], str]) -> Callable[[Column], str]:
+        """`convert`, rendering the condition on `value` (the field itself, or a list element)."""
+
+        def predicate(value: Column) -> str:
+            self._bound[field] = value
+            try:
+                return convert()
+            finally:
+                del self._bound[field]
+
+        return predicate
 
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -185,6 +246,11 @@ class SentinelKqlBackend(KustoBackend):
     def convert_condition_as_in_expression(
         self, cond: ConditionOR | ConditionAND, state: ConversionState
     ) -> str:
+        return self._on_values(
+            cond.args[0].field, [a.value for a in cond.args], lambda: self._in_expression(cond, state)
+        )
+
+    def _in_expression(self, cond: ConditionOR | ConditionAND, state: ConversionState) -> str:
         """Plain values in one case-insensitive `in~`; wildcard values stay their own comparisons."""
         special = [a.value.contains_special() for a in cond.args]
         plain = [a for a, wild in zip(cond.args, special, strict=True) if not wild]
@@ -240,11 +306,13 @@ class SentinelKqlBackend(KustoBackend):
     ) -> str:
         regex = cond.value
         assert isinstance(regex, SigmaRegularExpression)
-        flags = "".join(sorted(self.re_flag_tokens[f] for f in regex.flags))
-        pattern = (f"(?{flags})" if flags else "") + str(regex.regexp)
         return self.regex_expression.format(
-            field=self.column(cond.field).string, value=self._regex_literal(pattern)
+            field=self.column(cond.field).string, value=self._regex_literal(self._regex_pattern(regex))
         )
+
+    def _regex_pattern(self, regex: SigmaRegularExpression) -> str:
+        flags = "".join(sorted(self.re_flag_tokens[f] for f in regex.flags))
+        return (f"(?{flags})" if flags else "") + str(regex.regexp)
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -256,34 +324,59 @@ class SentinelKqlBackend(KustoBackend):
     def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> str:
         raise SigmaFeatureNotSupportedByBackendError(f"{self.name}: field references are not supported")
 
-    # -- the lookup split ----------------------------------------------------------------------
+    # -- keywords: values without a field ------------------------------------------------------
+
+    def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        """Sigma's keyword: the value anywhere in the event, in any case. `*` searches every column of
+        the row (dynamic ones as their JSON text); wildcards at the ends add nothing to "anywhere"."""
+        value = cond.value
+        assert isinstance(value, SigmaString)
+        multi = SpecialChars.WILDCARD_MULTI
+        while value.startswith(multi):
+            value = value[1:]
+        while value.endswith(multi):
+            value = value[:-1]
+        if not value.contains_special():
+            return f"* contains {self.convert_value_str(value, state)}"
+        return f"* matches regex {self._wildcard_regex(value, self.wildcard_flags, '{}')}"
+
+    def convert_condition_val_num(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        assert isinstance(cond.value, SigmaNumber)
+        return f"* contains {self.literal(str(cond.value))}"
+
+    def convert_condition_val_re(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        regex = cond.value
+        assert isinstance(regex, SigmaRegularExpression)
+        return f"* matches regex {self._regex_literal(self._regex_pattern(regex))}"
+
+    # -- the parts of the condition ------------------------------------------------------------
 
     def convert_condition(self, cond: Any, state: ConversionState) -> Any:
-        """Split the rule's condition into the parts before and after the lookups.
+        """Split the rule's condition into the parts each stage of the query filters on (kusto_stages).
 
-        The first call for a conversion state is the rule's whole condition: its top-level AND parts
-        that use no lookup column filter the table before the lookup, which then runs on fewer rows.
+        The first call for a conversion state is the rule's whole condition; it returns the parts that
+        filter the table first, and keeps the others in `stages` for SentinelQuery.
         """
         if state is self._root_state:
             return super().convert_condition(cond, state)
         self._root_state = state
-        table = state.processing_state.get("query_table")
-        if table not in AZURE_MONITOR_TABLES:
-            raise SigmaFeatureNotSupportedByBackendError(
-                f"the pipeline names no known Log Analytics table (query_table is {table!r})"
-            )
-        self.table = str(table)
+        pipeline_vars = self.last_processing_pipeline.vars
+        self.source = Source.of(
+            state.processing_state.get("query_table"), pipeline_vars.get("column_renames", {})
+        )
         lookup_columns = self.lookup_columns()
-        columns = {name: info["data_type"] for name, info in AZURE_MONITOR_TABLES[self.table].items()}
-        self.types = columns | lookup_columns
-        before, after, used_columns = [], [], set()
-        for part in _conjuncts(cond):
-            used = {parse_path(field)[0] for field in _fields(part)} & lookup_columns.keys()
-            (after if used else before).append(part)
-            used_columns |= used
-        state.processing_state["after_lookup"] = self._and(after, state)
-        state.processing_state["lookup_columns_used"] = used_columns
-        return self._and(before, state)
+        self.types = self.source.types | lookup_columns
+        self.shapes = Shapes(
+            frozenset(pipeline_vars.get("lists", [])), frozenset(pipeline_vars.get("json_text", []))
+        )
+        self.stages = Stages()
+        split(
+            cond,
+            lambda parts: self._and(parts, state),
+            lambda part: {parse_path(f)[0] for f in fields(part)} & lookup_columns.keys(),
+            self.stages,
+        )
+        return self.stages.before
 
     def _and(self, parts: list[Any], state: ConversionState) -> str:
         outer = ConditionAND([])
@@ -295,16 +388,5 @@ class SentinelKqlBackend(KustoBackend):
         )
 
     def finalize_query_default(self, rule: SigmaRule, query: str, index: int, state: ConversionState) -> str:
-        return SentinelQuery(self, rule, query, state).text()
-
-
-def _conjuncts(cond: Any) -> list[Any]:
-    if isinstance(cond, ConditionAND):
-        return [c for arg in cond.args for c in _conjuncts(arg)]
-    return [cond]
-
-
-def _fields(cond: Any) -> list[str]:
-    if isinstance(cond, ConditionFieldEqualsValueExpression):
-        return [cond.field]
-    return [f for arg in getattr(cond, "args", []) for f in _fields(arg)]
+        """`query` is the part that filters the table first; SentinelQuery reads every part from `stages`."""
+        return SentinelQuery(self, rule).text()

@@ -1,12 +1,17 @@
-"""The text of a Sentinel query: the table, the filters, the lookups, and for first-seen rules the
-history, the anti-join and a summary an analyst can triage from."""
+"""The text of a Sentinel query: the tables, the recent slice, the filters, the list stages, the lookups,
+and for first-seen rules the history, the anti-join and a summary an analyst can triage from.
+
+Every query reads exactly one slice of time per run, as long as the rule's query frequency and ending
+its ingestion delay before the run (translator/sentinel_schedule.py), so consecutive runs never see an
+event twice. Its results hold the columns the analytic rule's entities and custom details name: the
+rule's `fields:`, the pipeline's entity columns, and without `fields:` the fields the detection reads.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, ClassVar
 
-from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.rule import SigmaRule
 
@@ -37,12 +42,17 @@ class SentinelQuery:
         "real": "toreal",
         "dynamic": "todynamic",
     }
-    first_seen: ClassVar[str] = """\
-// First seen: alert once per new ({keys}) not seen in the {history} before.
+    windows: ClassVar[str] = """\
 // Runs every {frequency} over {period} (the analytic rule's queryFrequency and queryPeriod).
 let ingestion_delay = {delay};  // the rule's look-back beyond its interval, for late events
 let recent_window = {recent};  // the slice each run alerts on: its query frequency
-let history_window = {history};
+"""
+    recent_slice: ClassVar[str] = (
+        "TimeGenerated > ago(recent_window + ingestion_delay) and TimeGenerated <= ago(ingestion_delay)"
+    )
+    first_seen: ClassVar[str] = """\
+// First seen: alert once per new ({keys}) not seen in the {history} before.
+{windows}let history_window = {history};
 {watchlists}let events = {events};
 let known = events
     | where TimeGenerated <= ago(recent_window + ingestion_delay)
@@ -58,16 +68,27 @@ events
         " and TimeGenerated <= ago(ingestion_delay)"
     )
 
-    def __init__(self, backend: SentinelKqlBackend, rule: SigmaRule, before: str, state: ConversionState):
+    def __init__(self, backend: SentinelKqlBackend, rule: SigmaRule):
         self.backend = backend
         self.rule = rule
-        self.before = before
-        self.after: str = state.processing_state["after_lookup"]
+        self.stages = backend.stages
         terms = backend.first_seen
         self.keys = [backend.column(f) for f in terms.fields] if terms else []
-        self.fields = list(dict.fromkeys(backend.column(f) for f in rule.fields))
-        used = {c.root for c in self.keys + self.fields} | state.processing_state["lookup_columns_used"]
+        if any(k.lists for k in self.keys):
+            raise SigmaFeatureNotSupportedByBackendError(
+                "a first_seen field must not be a path through a list"
+            )
+        entities = [
+            path
+            for entity in backend.last_processing_pipeline.vars.get("entities", [])
+            for path in entity["identifiers"].values()
+        ]
+        shown = list(rule.fields) or self.stages.fields
+        # field as the pipeline writes it -> its column: the rule's fields first, then the entities'
+        self.shown = {f: backend.column(f) for f in dict.fromkeys([*shown, *entities])}
+        used = {c.root for c in self.keys + list(self.shown.values())} | self.stages.lookup_columns
         self.lookups = [lk for lk in backend.lookups() if used & set(lk["columns"])]
+        self.names = _result_names([*self.keys, *self.shown.values()], set(backend.types))
 
     def text(self) -> str:
         # The title is rule text inside a comment: no line break of any kind may end the comment early.
@@ -82,12 +103,24 @@ events
                 if note not in self.backend.notes:
                     self.backend.notes.append(note)
         if self.backend.first_seen is None:
-            events = self._events(None) + _extend(self.fields)
-            lines += [*self._watchlists(), "\n".join(events)]
-            self.backend.columns = {c.text: c.alias for c in self.fields}
+            shown = list(self.shown.values())
+            events = self._events(self.recent_slice) + self._extend(shown)
+            lines += [self._windows().rstrip("\n"), *self._watchlists(), "\n".join(events)]
+            self.backend.columns = {f: self.names[c] for f, c in self.shown.items()}
         else:
             lines.append(self._first_seen())
         return "\n".join(lines)
+
+    def _windows(self) -> str:
+        """The lines that say how often the rule runs and which slice of time each run alerts on."""
+        terms = self.backend.first_seen
+        windows = sentinel_windows(self.backend.schedule, terms.history if terms else None)
+        return self.windows.format(
+            frequency=windows.query_frequency,
+            period=windows.query_period,
+            delay=windows.delay,
+            recent=windows.recent,
+        )
 
     def _watchlists(self) -> list[str]:
         out = []
@@ -105,49 +138,70 @@ events
             )
         return out
 
-    def _events(self, window: str | None) -> list[str]:
-        """The table filtered by the rule: `where` before the lookups, then the lookups, then the rest."""
-        stages = [self.backend.table]
-        stages += [f"| where {f}" for f in (window, self.before) if f]
-        stages += [
+    def _events(self, window: str) -> list[str]:
+        """The tables filtered by the rule: the table's columns first, then the list stages and what
+        reads them, then the lookups and what reads them (kusto_stages)."""
+        stages = self.stages
+        steps = [self.backend.source.text, f"| where {window}"]
+        steps += [f"| where {stages.before}"] if stages.before else []
+        steps += [f"| {stage}" for stage in stages.lists.stages]
+        steps += [f"| where {stages.with_lists}"] if stages.with_lists else []
+        steps += [
             self.lookup.format(
                 plugin=lk["plugin"], alias=lk["watchlist"], key=lk["key"], range_column=lk["range_column"]
             )
             for lk in self.lookups
         ]
-        if self.after:
-            stages.append(f"| where {self.after}")
-        return stages
+        steps += [f"| where {stages.after_lookups}"] if stages.after_lookups else []
+        steps += [f"| project-away {', '.join(stages.lists.counts)}"] if stages.lists.counts else []
+        return steps
+
+    def _extend(self, columns: list[Column]) -> list[str]:
+        """The stage that names each dynamic path, so that results show it as a column."""
+        paths = [f"{self.names[c]} = {c.scalar}" for c in dict.fromkeys(columns) if c.path and not c.lists]
+        return ["| extend " + ", ".join(paths)] if paths else []
 
     def _first_seen(self) -> str:
         terms = self.backend.first_seen
         assert terms is not None
         windows = sentinel_windows(self.backend.schedule, terms.history)
-        keys = [k.alias for k in self.keys]
-        if len(set(keys)) != len(keys):
-            raise SigmaFeatureNotSupportedByBackendError(f"first_seen fields share a column name: {keys}")
-        carried = [c for c in self.fields if c.alias not in keys and c.root != "TimeGenerated"]
-        events = self._events(self.first_seen_window) + _extend(self.keys + carried)
-        events.append("| where " + " and ".join(k.present for k in self.keys))
-        columns = ", ".join(c.alias for c in carried) or "*"
-        self.backend.columns = {c.text: c.alias for c in self.keys + carried} | {
-            c.text: "FirstSeen" for c in self.fields if c.root == "TimeGenerated"
+        keys = list(dict.fromkeys(self.names[k] for k in self.keys))
+        carried = {
+            f: c for f, c in self.shown.items() if self.names[c] not in keys and c.root != "TimeGenerated"
         }
+        events = self._events(self.first_seen_window) + self._extend(self.keys + list(carried.values()))
+        events.append("| where " + " and ".join(k.present for k in self.keys))
+        columns = ", ".join(dict.fromkeys(self.names[c] for c in carried.values())) or "*"
+        self.backend.columns = (
+            {f: self.names[k] for f, k in zip(terms.fields, self.keys, strict=True)}
+            | {f: self.names[c] for f, c in carried.items()}
+            | {f: "FirstSeen" for f, c in self.shown.items() if c.root == "TimeGenerated"}
+        )
         self.backend.summary_columns = self.summary_columns
         return self.first_seen.format(
             keys=", ".join(keys),
             history=windows.history,
-            frequency=windows.query_frequency,
-            period=windows.query_period,
-            delay=windows.delay,
-            recent=windows.recent,
+            windows=self._windows(),
             watchlists="".join(w + "\n" for w in self._watchlists()),
             events="\n    ".join(events),
             first=f"arg_min(TimeGenerated, {columns})",
         )
 
 
-def _extend(columns: list[Column]) -> list[str]:
-    """The stage that names each dynamic path under its alias, so results show it as a column."""
-    paths = [f"{c.alias} = {c.scalar}" for c in columns if c.path]
-    return ["| extend " + ", ".join(paths)] if paths else []
+def _result_names(columns: list[Column], taken: set[str]) -> dict[Column, str]:
+    """The result column that shows each field: its own column, the list's for a path through a list,
+    else its alias; an alias another path or a column already has gets a number (ClaimsName2)."""
+    names: dict[Column, str] = {}
+    for column in columns:
+        if column in names:
+            continue
+        if column.lists or not column.path:
+            names[column] = column.root
+            continue
+        name, number = column.alias, 1
+        while name in taken:
+            number += 1
+            name = f"{column.alias}{number}"
+        taken.add(name)
+        names[column] = name
+    return names

@@ -12,7 +12,7 @@ from translator.attack import attack
 from translator.model import RuleSource
 from translator.packaging.kibana import KibanaRules
 from translator.packaging.sentinel import SentinelRuleBuilder
-from translator.targets import TARGETS, Rendered
+from translator.targets import Rendered
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,7 @@ def _kibana(source: RuleSource, queries: dict[str, Rendered]) -> list[File]:
 
 
 def _sentinel(source: RuleSource, queries: dict[str, Rendered]) -> list[File]:
-    target = TARGETS["sentinel-kql"]
-    rule = SentinelRuleBuilder(
-        source, queries["sentinel-kql"], attack(), lambda field: target.map_field(source, field)
-    ).build()
+    rule = SentinelRuleBuilder(source, queries["sentinel-kql"], attack()).build()
     return [
         File("sentinel-rule-yaml", "sentinel-rules", ".yaml", rule.yaml()),
         File("sentinel-arm", "sentinel-arm", ".json", rule.arm_json()),

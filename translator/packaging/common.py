@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 from sigma.rule import SigmaRule
 
@@ -34,16 +32,3 @@ def description(rule: SigmaRule) -> str:
     """The text every SIEM requires: the rule's description, or its title when it has none. A description
     of whitespace only counts as none: trimmed, it was empty, which Kibana and Sentinel both refuse."""
     return (rule.description or "").strip() or rule.title.strip()
-
-
-# JSON leaves these raw inside strings, but line-based readers (ndjson importers, Python's splitlines,
-# JavaScript before ES2019) take them for line ends; escaped, the text means the same to every reader.
-_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def json_text(value: Any, **options: Any) -> str:
-    """`json.dumps` with non-ASCII kept readable and every character that could end a line escaped."""
-    text = json.dumps(value, ensure_ascii=False, **options)
-    for char, escaped in _LINE_BREAKS.items():
-        text = text.replace(char, escaped)
-    return text

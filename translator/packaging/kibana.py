@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from translator.attack import Attack, Technique, ThreatEntry
+from translator.backends.elastic_fields import StoredFields
+from translator.json_text import json_text
 from translator.model import Duration, RuleSource
-from translator.packaging.common import derived_id, description, json_text, level, rule_date
+from translator.packaging.common import derived_id, description, level, rule_date
 from translator.targets import Rendered
 
 
@@ -97,6 +99,7 @@ Kibana 8.14 or later.
         severity, risk_score = self.levels[level(self.rule)]
         year, month, day = rule_date(self.rule)
         pipeline = query.vars
+        stored = StoredFields.of(pipeline, query.state)
         rule: dict[str, Any] = {
             "type": rule_type,
             "language": language,
@@ -124,10 +127,7 @@ Kibana 8.14 or later.
             "exceptions_list": [],
             "actions": [],
             "related_integrations": [dict(pipeline["integration"])],
-            "required_fields": [
-                {"name": f, "type": pipeline["field_types"].get(f, "keyword")}
-                for f in sorted(query.query_fields)
-            ],
+            "required_fields": [{"name": f, "type": stored.type_of(f)} for f in sorted(query.query_fields)],
             "meta": {
                 "sigma_rule_id": str(self.rule.id),
                 "attack_version": self.attack.version,

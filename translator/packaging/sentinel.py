@@ -6,7 +6,6 @@ they cannot disagree.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,8 +13,9 @@ import yaml
 
 from translator.attack import Attack, Technique
 from translator.backends.strings import UNPRINTABLE
+from translator.json_text import json_text
 from translator.model import Duration, RuleSource
-from translator.packaging.common import derived_id, description, json_text, level, rule_date
+from translator.packaging.common import derived_id, description, level, rule_date
 from translator.sentinel_schedule import sentinel_windows
 from translator.targets import Rendered
 
@@ -180,14 +180,22 @@ def iso8601(duration: Duration) -> str:
     return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "") if duration.seconds else "PT0S"
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style for multi-line strings (the query, the description), as Sentinel content has it."""
+class _Dumper(yaml.CSafeDumper):  # type: ignore[misc,name-defined]
+    """Block style for multi-line strings (the query, the description), as Sentinel content has it.
+
+    libyaml's emitter, required rather than PyYAML's pure-Python one as a fallback: a tenth of the time,
+    and one emitter everywhere, so the same rule gives the same bytes on every machine (the two differ
+    on characters outside the BMP, which libyaml escapes). PyYAML's wheels carry libyaml on every
+    platform Python ships for; tests/test_sentinel_rules.py shows the emitters agree on everything else.
+    """
 
 
 def _str_style(value: str) -> str | None:
     """Block style for text with line feeds only; double quotes (with escapes) for any other control
-    or line-break character, which a plain or block scalar would fold or lose (NEL, U+2028, CR)."""
-    if UNPRINTABLE.search(value.replace("\n", "")):
+    or line-break character, which a plain or block scalar would fold or lose (NEL, U+2028, CR), and
+    for text ending in blank lines, whose keep-chomping block (`|+`) libyaml and PyYAML's own emitter
+    end differently (libyaml adds a document end marker)."""
+    if UNPRINTABLE.search(value.replace("\n", "")) or value.endswith("\n\n") or value == "\n":
         return '"'
     return "|" if "\n" in value else None
 
@@ -215,15 +223,12 @@ class SentinelRuleBuilder:
     max_alert_description: ClassVar[int] = 5000  # alertDescriptionFormat
     max_description: ClassVar[int] = 5000  # the rule's description
 
-    def __init__(
-        self, source: RuleSource, query: Rendered, attack: Attack, map_field: Callable[[str], str]
-    ) -> None:
+    def __init__(self, source: RuleSource, query: Rendered, attack: Attack) -> None:
         self.source = source
         self.rule = source.rule
         self.threat = source.threat.entries
         self.query = query
         self.attack = attack
-        self.map_field = map_field
 
     def build(self) -> SentinelRule:
         history = self.source.first_seen.history if self.source.first_seen else None
@@ -268,25 +273,36 @@ class SentinelRuleBuilder:
         return [_camel(self.attack.tactics[s].name) for s in dict.fromkeys(shortnames)]
 
     def _entities(self) -> list[dict[str, Any]]:
-        """The pipeline's entities, with the identifiers whose field the query's results hold."""
-        entities = []
-        for entity in self.query.vars.get("entities", []):
-            mappings = [
-                {"identifier": identifier, "columnName": self.query.columns[mapped]}
-                for identifier, field in entity["identifiers"].items()
-                if (mapped := self.map_field(field)) in self.query.columns
-            ]
-            if mappings:
-                entities.append({"entityType": entity["type"], "fieldMappings": mappings})
-        return entities
+        """The pipeline's entities (identifier -> the table's column or path), each identifier on the
+        result column the query shows that column or path in (every query shows them all)."""
+        return [
+            {
+                "entityType": entity["type"],
+                "fieldMappings": [
+                    {"identifier": identifier, "columnName": self.query.columns[path]}
+                    for identifier, path in entity["identifiers"].items()
+                ],
+            }
+            for entity in self.query.vars.get("entities", [])
+        ]
 
     def _custom_details(self, entity_columns: set[str]) -> dict[str, str]:
-        """Every result column no entity shows, keyed by a name Sentinel accepts (letters first, <= 20)."""
-        columns = [
-            c for c in [*self.query.columns.values(), *self.query.summary_columns] if c not in entity_columns
-        ]
+        """Every result column no entity shows, keyed by a name Sentinel accepts (letters first, <= 20).
+
+        They are the rule's `fields:`. A rule without them shows the fields its detection reads, as many
+        as Sentinel takes beside the summary columns, each under a key of its own.
+        """
+        summary = list(self.query.summary_columns)
+        shown = [c for c in dict.fromkeys(self.query.columns.values()) if c not in entity_columns]
+        if not self.query.fields:
+            taken, unique = {self._detail_key(c) for c in summary}, []
+            for column in shown:
+                if (key := self._detail_key(column)) not in taken:
+                    taken.add(key)
+                    unique.append(column)
+            shown = unique[: self.max_custom_details - len(summary)]
         details: dict[str, str] = {}
-        for column in dict.fromkeys(columns):
+        for column in dict.fromkeys([*shown, *summary]):
             key = self._detail_key(column)
             if key in details:
                 raise ValueError(f"custom details {details[key]} and {column} would share the key {key}")

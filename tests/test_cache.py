@@ -1,0 +1,287 @@
+"""The build cache and the worker processes: never a stale or forged artifact, never a different byte.
+
+Each test compares against a build without cache in one process, the reference: whatever the cache holds
+and however many workers run, `translator build` must write exactly what that build writes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from translator import cache as cache_module
+from translator import noop
+from translator.build import compile_rules
+from translator.cache import Cache, fingerprint, rule_key
+
+ROOT = Path(__file__).resolve().parent.parent
+SERIAL = ROOT / "sigma/rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml"
+OWN_RULES = ROOT / "sigma/rules/azure"
+
+
+def library(folder: Path, copies: int = 12, reverse: bool = False) -> Path:
+    """A rules folder of the project's own rules plus `copies` variants of the Serial Console rule
+    (new ids, titles and values), written in forward or reverse order (the directory order differs)."""
+    rules = folder / "sigma"
+    text = SERIAL.read_text()
+    files = [(p.relative_to(ROOT / "sigma"), p.read_text()) for p in sorted(OWN_RULES.rglob("*.yml"))]
+    for i in range(copies):
+        variant = text.replace("d2d742ac-7b18-45b7-8c33-702e23e368f2", f"00000000-0000-4000-8000-{i:012d}")
+        variant = variant.replace("Serial Console Connection", f"Serial Console Connection {i}")
+        variant = variant.replace(
+            "MICROSOFT.SERIALCONSOLE/SERIALPORTS/CONNECT/ACTION", f"MICROSOFT.OP{i}/ACTION"
+        )
+        files.append((Path(f"rules/variants/variant_{i:03d}.yml"), variant))
+    for rel, content in reversed(files) if reverse else files:
+        (rules / rel).parent.mkdir(parents=True, exist_ok=True)
+        (rules / rel).write_text(content)
+    return rules
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run(rules: Path, output: Path, *options: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "translator", "build", "--rules", str(rules), "--output", str(output)]
+    return subprocess.run([*cmd, *options], capture_output=True, text=True, cwd=cwd or rules.parent)
+
+
+def summary(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode in (0, 3), result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture()
+def rules(tmp_path: Path) -> Path:
+    return library(tmp_path / "lib")
+
+
+@pytest.fixture()
+def reference(rules: Path, tmp_path: Path) -> dict[str, bytes]:
+    """What one process without a cache writes for `rules`."""
+    result = run(rules, tmp_path / "reference", "--no-cache", "--workers", "1")
+    assert result.returncode in (0, 3), result.stderr
+    return tree(tmp_path / "reference")
+
+
+def test_workers_cache_and_file_order_give_the_same_bytes(
+    rules: Path, reference: dict[str, bytes], tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    cold = summary(
+        run(rules, tmp_path / "a", "--workers", "2", "--cache-dir", str(cache), "--format", "json")
+    )
+    assert cold["workers"] == 2 and cold["cache"]["hits"] == 0
+    assert tree(tmp_path / "a") == reference
+    warm = summary(
+        run(rules, tmp_path / "b", "--workers", "2", "--cache-dir", str(cache), "--format", "json")
+    )
+    assert warm["cache"] == {**cold["cache"], "hits": warm["rules"], "compiled": 0}
+    assert tree(tmp_path / "b") == reference
+    reversed_rules = library(tmp_path / "reversed", reverse=True)
+    run(reversed_rules, tmp_path / "c", "--workers", "2", "--no-cache")
+    assert tree(tmp_path / "c") == reference
+
+
+def test_no_cache_writes_no_cache(rules: Path, tmp_path: Path) -> None:
+    run(rules, tmp_path / "out", "--no-cache", "--cache-dir", str(tmp_path / "cache"))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_editing_one_rule_recompiles_that_rule_only(rules: Path, tmp_path: Path) -> None:
+    cache = ["--cache-dir", str(tmp_path / "cache"), "--format", "json"]
+    summary(run(rules, tmp_path / "out", *cache))
+    edited = rules / "rules/variants/variant_003.yml"
+    edited.write_text(edited.read_text().replace("level: medium", "level: high"))
+    after = summary(run(rules, tmp_path / "out", *cache))
+    assert after["cache"]["compiled"] == 1 and after["status"] == "built"
+    run(rules, tmp_path / "fresh", "--no-cache")
+    assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
+
+
+def test_a_rebuild_with_no_change_touches_nothing(rules: Path, tmp_path: Path) -> None:
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    run(rules, tmp_path / "out", *cache)
+    before = {p: p.stat() for p in (tmp_path / "out").rglob("*")}
+    again = summary(run(rules, tmp_path / "out", *cache, "--format", "json"))
+    assert again["status"] == "unchanged"
+    after = {p: p.stat() for p in (tmp_path / "out").rglob("*")}
+    assert {p: (s.st_ino, s.st_mtime_ns) for p, s in after.items()} == {
+        p: (s.st_ino, s.st_mtime_ns) for p, s in before.items()
+    }
+
+
+@pytest.mark.parametrize("damage", ["edited content", "truncated", "other cache's secret", "swapped entries"])
+def test_a_damaged_or_foreign_entry_is_never_trusted(rules: Path, tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "cache"
+    args = ["--cache-dir", str(folder), "--format", "json"]
+    summary(run(rules, tmp_path / "out", *args))
+    shutil.rmtree(folder / cache_module.FORMAT / noop.KIND)  # so that the next build reads every rule's entry
+    entries = sorted(p for p in (folder / cache_module.FORMAT).glob("??/*"))
+    victim = next(p for p in entries if b"MICROSOFT.OP3/ACTION" in p.read_bytes())
+    if damage == "edited content":
+        victim.write_bytes(victim.read_bytes().replace(b"MICROSOFT.OP3/ACTION", b"MICROSOFT.OP9/ACTION"))
+        expected_compiled = 1
+    elif damage == "truncated":
+        victim.write_bytes(victim.read_bytes()[:-100])
+        expected_compiled = 1
+    elif damage == "other cache's secret":
+        (folder / cache_module.FORMAT / "secret").write_text("0" * 64)
+        expected_compiled = len(entries)
+    else:
+        other = next(p for p in entries if p != victim)
+        data, other_data = victim.read_bytes(), other.read_bytes()
+        victim.write_bytes(other_data)
+        other.write_bytes(data)
+        expected_compiled = 2
+    after = summary(run(rules, tmp_path / "out", *args))
+    assert after["cache"]["compiled"] == expected_compiled
+    assert after["status"] == "unchanged"  # the recompiled rules give the bytes output/ already holds
+    run(rules, tmp_path / "fresh", "--no-cache")
+    assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
+
+
+def test_a_rebuild_finds_nothing_to_do_only_when_output_holds_every_byte(rules: Path, tmp_path: Path) -> None:
+    """The library summary (translator/noop.py) skips the build only over an intact output/."""
+    args = ["--cache-dir", str(tmp_path / "cache"), "--format", "json"]
+    first = summary(run(rules, tmp_path / "out", *args))
+    assert summary(run(rules, tmp_path / "out", *args, "--check"))["status"] == "up to date"
+    artifact = tmp_path / "out" / "eql" / "rules" / "variants" / "variant_001.eql"
+    artifact.write_bytes(artifact.read_bytes().replace(b"OP1", b"OP2"))
+    checked = run(rules, tmp_path / "out", *args, "--check")
+    assert checked.returncode == 1 and json.loads(checked.stdout)["drift"] == [
+        "differs: eql/rules/variants/variant_001.eql"
+    ]
+    repaired = summary(run(rules, tmp_path / "out", *args))
+    assert repaired["status"] == "built" and repaired["cache"]["compiled"] == 0
+    again = summary(run(rules, tmp_path / "out", *args))
+    assert again["status"] == "unchanged" and again["workers"] == 0  # the summary, no rule entry read
+    assert {k: v for k, v in again.items() if k not in ("seconds", "status", "workers")} == {
+        k: v for k, v in first.items() if k not in ("seconds", "status", "workers")
+    } | {"cache": {**first["cache"], "hits": first["rules"], "compiled": 0}}
+    (summary_entry,) = (tmp_path / "cache" / cache_module.FORMAT / noop.KIND).iterdir()
+    summary_entry.write_bytes(summary_entry.read_bytes().replace(b'"rules": ', b'"rules": 1'))
+    forged = summary(run(rules, tmp_path / "out", *args))
+    assert forged["rules"] == first["rules"] and forged["workers"] == 1  # ignored: every rule read again
+    run(rules, tmp_path / "fresh", "--no-cache")
+    assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
+
+
+def test_every_input_of_a_rule_changes_its_key(tmp_path: Path) -> None:
+    rules = tmp_path / "sigma"
+    path = rules / "a.yml"
+    base = rule_key("compiler", "strict=False", path, rules, "title: x")
+    assert rule_key("compiler", "strict=False", path, rules, "title: y") != base  # its text
+    assert rule_key("compiler", "strict=True", path, rules, "title: x") != base  # the options
+    assert rule_key("compiler", "strict=False", rules / "b.yml", rules, "title: x") != base  # where it is
+    assert rule_key("compiler", "strict=False", tmp_path / "a.yml", tmp_path, "title: x") != base
+    assert rule_key("compiler2", "strict=False", path, rules, "title: x") != base  # the compiler
+
+
+def test_the_compiler_fingerprint_covers_code_pipelines_data_and_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package, pipelines = tmp_path / "translator", tmp_path / "pipelines"
+    shutil.copytree(cache_module.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(cache_module.PROJECT_PIPELINES, pipelines)
+    monkeypatch.setattr(cache_module, "PACKAGE_DIR", package)
+    monkeypatch.setattr(cache_module, "PROJECT_PIPELINES", pipelines)
+    base = fingerprint()
+    assert fingerprint() == base
+    changed = []
+    for path in (pipelines / "azure_activitylogs_to_ecs.yml", package / "data/attack_tactics.json"):
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n")
+        changed.append(fingerprint())
+        path.write_bytes(original)
+    (package / "backends" / "new_module.py").write_text("")
+    changed.append(fingerprint())
+    (package / "backends" / "new_module.py").unlink()
+    version = cache_module.importlib.metadata.version
+    monkeypatch.setattr(
+        cache_module.importlib.metadata, "version", lambda name: "0" if name == "pysigma" else version(name)
+    )
+    changed.append(fingerprint())
+    monkeypatch.undo()
+    assert base not in changed and len(set(changed)) == len(changed)
+
+
+def test_a_cache_that_cannot_be_written_only_costs_time(rules: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / cache_module.FORMAT).write_text("a file where the cache's own folder would be")
+    result = run(rules, tmp_path / "out", "--cache-dir", str(folder))
+    assert result.returncode in (0, 3), result.stderr
+    run(rules, tmp_path / "fresh", "--no-cache")
+    assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
+
+
+def test_two_builds_at_once_share_a_cache_safely(
+    rules: Path, reference: dict[str, bytes], tmp_path: Path
+) -> None:
+    folder = str(tmp_path / "cache")
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "translator",
+                "build",
+                "--rules",
+                str(rules),
+                "--output",
+                str(tmp_path / o),
+            ]
+            + ["--cache-dir", folder, "--workers", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for o in ("one", "two")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode in (0, 3), err
+    assert tree(tmp_path / "one") == reference == tree(tmp_path / "two")
+
+
+def test_cache_entries_round_trip(rules: Path, tmp_path: Path) -> None:
+    """What the cache gives back is what the compiler made: results, errors and refusals alike."""
+    (rules / "rules" / "broken.yml").write_text("title: [unclosed\n")
+    direct = compile_rules(rules)
+    store = Cache(tmp_path / "cache")
+    compile_rules(rules, cache=store)
+    served = compile_rules(rules, cache=Cache(tmp_path / "cache"))
+    assert served.cache_hits == len(list(rules.rglob("*.yml")))  # the broken rule's error is kept too
+    assert served.files() == direct.files()
+    assert [str(e) for e in served.errors] == [str(e) for e in direct.errors]
+    assert served.notes == direct.notes
+    assert [(r, str(e)) for r, e in served.refusals] == [(r, str(e)) for r, e in direct.refusals]
+
+
+def test_progress_and_summary_keep_logs_clean(rules: Path, tmp_path: Path) -> None:
+    """Not on a terminal: no progress line; --quiet prints nothing on success; json is one document."""
+    plain = run(rules, tmp_path / "out", "--no-cache")
+    assert "\r" not in plain.stderr and "compiling rules" not in plain.stderr
+    quiet = run(rules, tmp_path / "out", "--no-cache", "--quiet")
+    assert quiet.returncode in (0, 3) and quiet.stdout == "" and quiet.stderr == ""
+    data = summary(run(rules, tmp_path / "out", "--no-cache", "--format", "json"))
+    refused = sum(t["refused"] for t in data["targets"].values())
+    assert data["exit_code"] == (3 if refused else 0) and len(data["refused"]) == refused
+    assert data["rules"] == len(list(rules.rglob("*.yml")))
+    assert data["targets"]["kibana-kql"]["artifacts"] == data["rules"]
+    assert set(data["seconds"]) == {"read", "compile", "write", "total"}
+
+
+def test_the_default_cache_folder_is_the_users(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(cache_module.ENV_CACHE_DIR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    if sys.platform.startswith("linux"):
+        assert cache_module.default_dir() == tmp_path / "translator"
+    monkeypatch.setenv(cache_module.ENV_CACHE_DIR, str(tmp_path / "mine"))
+    assert cache_module.default_dir() == tmp_path / "mine"

@@ -1,0 +1,62 @@
+"""What the ECS pipelines say about the fields Elastic stores, as both Elastic dialects need it.
+
+The pipelines' vars give each field's Elasticsearch type (`ecs_field_types` for the ECS fields every
+Azure stream shares, `field_types` for a stream's own) and the caseless text multi-field of keyword
+fields (`text_fields`); the pipeline state lists the field-name patterns made for paths through lists
+(transformations.FIELD_PATTERNS). A field below a `flattened` field is one of its keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.types import SigmaString
+
+from translator.transformations import FIELD_PATTERNS
+
+TEXT_TYPES = frozenset({"text", "match_only_text"})
+
+
+@dataclass(frozen=True)
+class StoredFields:
+    types: Mapping[str, str]
+    text_fields: Mapping[str, str]  # keyword field -> its text multi-field
+    patterns: frozenset[str]
+
+    @classmethod
+    def of(cls, pipeline_vars: Mapping[str, Any], state: Mapping[str, Any]) -> StoredFields:
+        types = {**pipeline_vars.get("ecs_field_types", {}), **pipeline_vars.get("field_types", {})}
+        return cls(
+            types, dict(pipeline_vars.get("text_fields", {})), frozenset(state.get(FIELD_PATTERNS, ()))
+        )
+
+    def type_of(self, field: str) -> str:
+        """The field's Elasticsearch type; a key of a flattened field is `flattened`, as field caps says."""
+        if field in self.types:
+            return self.types[field]
+        return "flattened" if self.flattened_root(field) else "keyword"
+
+    def flattened_root(self, field: str) -> str | None:
+        """The flattened field that `field` is, or is a key of."""
+        parts = field.split(".")
+        for i in range(len(parts), 0, -1):
+            root = ".".join(parts[:i])
+            if self.types.get(root) == "flattened":
+                return root
+        return None
+
+    def is_text(self, field: str) -> bool:
+        return self.type_of(field) in TEXT_TYPES
+
+    def is_pattern(self, field: str) -> bool:
+        return field in self.patterns
+
+    def check_wildcards(self, field: str, value: object) -> None:
+        """An ip field takes addresses and CIDR ranges, never a wildcard (in KQL and EQL alike)."""
+        if self.type_of(field) == "ip" and isinstance(value, SigmaString) and value.contains_special():
+            raise SigmaFeatureNotSupportedByBackendError(
+                f"{field} is an ip field, which takes no wildcards; use the cidr modifier"
+            )

