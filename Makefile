@@ -12,9 +12,15 @@ KUSTO := tests/kusto
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
+# A strict editable install: a tree of links laid out as the wheel is (build/__editable__*), so the
+# pipelines are the package translator.pipeline_files and pySigma finds the plugins in its namespaces.
+# Edits show at once; a new file needs a new install, hence every package file is a prerequisite.
+PACKAGE_FILES := $(shell find translator pipelines -name '*.py' -o -name '*.yml' -o -name '*.json')
+
+$(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml $(PACKAGE_FILES)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable . \
+		--config-settings editable_mode=strict
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed requirements-test.lock

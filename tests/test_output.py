@@ -14,6 +14,7 @@ from translator.build import Build
 from translator.cli import main
 from translator.output_dir import read_tree
 from translator.targets import TARGETS
+from translator.versions import compiler_versions
 
 
 def exit_code(root: Path) -> int:
@@ -51,7 +52,8 @@ def test_manifest_lists_every_artifact(root: Path, build: Build) -> None:
     manifest = json.loads((root / "output" / "manifest.json").read_text())
     files = read_tree(root / "output")
     entries = manifest["artifacts"]
-    assert set(manifest) == {"artifacts", "refused"}
+    assert list(manifest) == ["compiler", "artifacts", "refused"]
+    assert manifest["compiler"] == compiler_versions()
     refused = {(r["rule_id"], r["target"]) for r in manifest["refused"]}
     assert refused == {(s.rule_id, e.target) for s, e in build.refusals}
     assert all(list(r) == ["rule_id", "rule_path", "target", "reason"] for r in manifest["refused"])

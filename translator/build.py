@@ -25,6 +25,7 @@ from translator.json_text import json_string
 from translator.output_read import MANIFEST
 from translator.results import Artifact, RuleResult
 from translator.rule_file import discover, read_rule
+from translator.versions import compiler_versions
 
 # Below this many rules to compile, starting worker processes costs more than it saves.
 MIN_RULES_PER_WORKER = 8
@@ -98,7 +99,8 @@ class Build:
             ),
             key=lambda r: (r["rule_path"], r["target"]),
         )
-        return (_indented({"artifacts": entries, "refused": refused}) + "\n").encode()
+        manifest = {"compiler": compiler_versions(), "artifacts": entries, "refused": refused}
+        return (_indented(manifest) + "\n").encode()
 
     def rule_path(self, rel_path: PurePosixPath) -> str:
         return f"{self.rules_name}/{rel_path.as_posix()}"
@@ -122,23 +124,30 @@ class Build:
                 seen[result.rule_id] = result.rel_path
 
 
-def _indented(manifest: dict[str, list[dict[str, str | None]]]) -> str:
+def _indented(manifest: dict[str, Any]) -> str:
     """json_text(manifest, indent=2), byte for byte, at the speed of the C encoder.
 
     Python's json encodes indented output in pure Python: a second for 24,000 entries. The manifest's
-    shape is fixed (lists of flat objects of strings), so each value is encoded compactly, in C, and
-    laid out here; tests/test_output.py compares this with json_text(indent=2).
+    shape is fixed (a flat object and lists of flat objects, of strings), so each value is encoded
+    compactly, in C, and laid out here; tests/test_output.py compares this with json_text(indent=2).
     """
 
-    def entry(item: dict[str, str]) -> str:
+    def entry(item: dict[str, str], indent: str = "    ") -> str:
         return (
-            "    {\n"
-            + ",\n".join(f"      {json_string(k)}: {json_string(v)}" for k, v in item.items())
-            + "\n    }"
+            f"{indent}{{\n"
+            + ",\n".join(f"{indent}  {json_string(k)}: {json_string(v)}" for k, v in item.items())
+            + f"\n{indent}}}"
         )
 
     parts = [
-        f"  {json_string(name)}: " + ("[\n" + ",\n".join(map(entry, items)) + "\n  ]" if items else "[]")
+        f"  {json_string(name)}: "
+        + (
+            entry(items, "  ")[2:]
+            if isinstance(items, dict)
+            else "[\n" + ",\n".join(map(entry, items)) + "\n  ]"
+            if items
+            else "[]"
+        )
         for name, items in manifest.items()
     ]
     return "{\n" + ",\n".join(parts) + "\n}"

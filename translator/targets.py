@@ -9,6 +9,7 @@ from typing import Any
 
 from sigma.conversion.base import TextQueryBackend
 from sigma.exceptions import SigmaError
+from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaDetections, SigmaLogSource, SigmaRule
 from sigma.types import SigmaNull
 
@@ -98,15 +99,22 @@ def _map_field(pipelines: tuple[Path, ...], logsource: tuple[str | None, ...], f
     so that a field the pipeline cannot map fails as it would in the detection.
     """
     category, product, service, definition = logsource
+    return probe_field(
+        load_pipelines(pipelines), SigmaLogSource(category, product, service, definition), field
+    )
+
+
+def probe_field(pipeline: ProcessingPipeline, logsource: SigmaLogSource, field: str) -> str:
+    """The one field `pipeline` maps `field` to in a rule of `logsource` (also for sigma-cli's pipeline)."""
     probe = SigmaRule(
         title="field probe",
-        logsource=SigmaLogSource(category, product, service, definition),
+        logsource=logsource,
         detection=SigmaDetections(
             {"probe": SigmaDetection([SigmaDetectionItem(field, [], [SigmaNull()])])}, ["probe"]
         ),
         fields=[field],
     )
-    load_pipelines(pipelines).apply(probe)
+    pipeline.apply(probe)
     if len(probe.fields) != 1:
         raise ValueError(f"field '{field}' maps to {len(probe.fields)} fields, not one")
     return probe.fields[0]
