@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 from translator.cache import RULE, Cache, fingerprint, rule_key
+from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.json_text import json_string
 from translator.output_read import MANIFEST
@@ -159,6 +160,7 @@ class Library:
 
     rules_dir: Path
     strict: bool
+    config: Config
     paths: list[Path]
     texts: list[str | None]  # None: unreadable, its error in `unreadable`
     keys: list[str]  # "" without a cache
@@ -167,13 +169,15 @@ class Library:
     seconds: float
 
 
-def read_library(rules_dir: Path, strict: bool = False, cache: Cache | None = None) -> Library:
+def read_library(
+    rules_dir: Path, strict: bool = False, cache: Cache | None = None, config: Config = DEFAULT
+) -> Library:
     """Read every rule file once (the text compiled is the text hashed) and key it for the cache."""
     started = time.perf_counter()
     paths = discover(rules_dir)
     root = rules_dir.resolve()
     compiler = fingerprint() if cache else ""
-    options = f"strict={strict}"
+    options = f"strict={strict};config={config.fingerprint()}"
     texts: list[str | None] = []
     keys: list[str] = []
     unreadable: dict[int, RuleError] = {}
@@ -185,7 +189,8 @@ def read_library(rules_dir: Path, strict: bool = False, cache: Cache | None = No
         texts.append(text)
         keys.append(rule_key(compiler, options, path, rules_dir, text) if cache and text is not None else "")
     key = hashlib.sha256("\n".join([str(rules_dir), *keys]).encode()).hexdigest() if cache else ""
-    return Library(rules_dir, strict, paths, texts, keys, unreadable, key, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return Library(rules_dir, strict, config, paths, texts, keys, unreadable, key, seconds)
 
 
 def compile_rules(
@@ -194,9 +199,10 @@ def compile_rules(
     cache: Cache | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    config: Config = DEFAULT,
 ) -> Build:
     """Compile every rule under rules_dir (read_library, then compile_library)."""
-    return compile_library(read_library(rules_dir, strict, cache), cache, workers, progress)
+    return compile_library(read_library(rules_dir, strict, cache, config), cache, workers, progress)
 
 
 def compile_library(
@@ -229,7 +235,10 @@ def compile_library(
     if progress:
         progress(done, len(paths), errors)
     build.workers = min(workers, max(1, len(todo) // MIN_RULES_PER_WORKER))
-    jobs = [Job(paths[i], rules_dir, library.texts[i] or "", library.strict, library.keys[i]) for i in todo]
+    jobs = [
+        Job(paths[i], rules_dir, library.texts[i] or "", library.strict, library.config, library.keys[i])
+        for i in todo
+    ]
     for i, result in zip(todo, _run(jobs, build.workers, cache), strict=True):
         results[i] = result
         done += 1
@@ -253,6 +262,7 @@ class Job(NamedTuple):
     rules_dir: Path
     text: str
     strict: bool
+    config: Config
     key: str
 
 
@@ -293,7 +303,7 @@ _caches: dict[Path, Cache] = {}  # per process: each cache's secret is read once
 def _compile_job(job: Job, folder: Path | None = None) -> dict[str, Any]:
     from translator.compile_rule import compile_rule  # here: a build served by the cache never loads pySigma
 
-    data = compile_rule(job.path, job.rules_dir, job.text, job.strict).to_json()
+    data = compile_rule(job.path, job.rules_dir, job.text, job.strict, job.config).to_json()
     if folder is not None:
         _caches.setdefault(folder, Cache(folder)).put_data(RULE, job.key, data)
     return data

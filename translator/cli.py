@@ -1,4 +1,4 @@
-"""The command line: build output/, convert one rule, list targets.
+"""The command line: build output/, convert one rule, list targets, show the configuration.
 
 Exit codes: 0 success, 1 rule errors (nothing written) or drift in output/, 2 usage errors (click's own),
 3 built, but some targets refused some rules (listed in the manifest and on stderr).
@@ -15,6 +15,7 @@ import click
 
 from translator.build import Build, Library, WorkerError, compile_library, default_workers, read_library
 from translator.cache import ENV_CACHE_DIR, Cache, default_dir
+from translator.config import CONFIG_NAME, TARGET_NAMES, Config, ConfigError, effective, load_config
 from translator.errors import RuleError, printable
 from translator.json_text import json_text
 from translator.noop import recall, remember
@@ -38,6 +39,24 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         ctx.exit()
 
 
+def _config(path: Path | None) -> Config:
+    """The configuration (--config, else ./translator.toml, else the defaults); exit 1 if unusable."""
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        _fail([str(e)])
+        sys.exit(1)
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"The team's configuration file (README, Configuration); by default ./{CONFIG_NAME} if it exists.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--version",
@@ -55,18 +74,26 @@ def main() -> None:
 @click.option(
     "--rules",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default="sigma",
-    show_default=True,
+    default=None,
+    show_default="build.rules of the configuration, else sigma",
     help="Directory searched recursively for Sigma rules (*.yml, *.yaml).",
 )
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
-    default="output",
-    show_default=True,
+    default=None,
+    show_default="build.output of the configuration, else output",
     help="Directory the artifacts and manifest.json are written to, replaced as a whole: it must be new, "
     "empty, or one an earlier build wrote (every file listed in its manifest.json).",
 )
+@click.option(
+    "--target",
+    "target_names",
+    multiple=True,
+    type=click.Choice(TARGET_NAMES),
+    help="A target or package to build (repeat for more); by default build.targets, else all of them.",
+)
+@config_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing each artifact that differs.")
 @click.option(
     "--strict",
@@ -101,8 +128,10 @@ def main() -> None:
     "cache hits) for CI jobs; diagnostics stay on stderr.",
 )
 def build(
-    rules: Path,
-    output: Path,
+    rules: Path | None,
+    output: Path | None,
+    target_names: tuple[str, ...],
+    config_path: Path | None,
     check: bool,
     strict: bool,
     workers: int,
@@ -121,10 +150,17 @@ def build(
     come from the cache; a build that changes nothing writes nothing.
     """
     started = time.perf_counter()
+    config = _config(config_path)
+    flags = {"rules": rules and str(rules), "output": output and str(output), "targets": list(target_names)}
+    if given := {name: value for name, value in flags.items() if value}:
+        config = config.with_build("command line", **given)  # the command line over the file
+    rules, output = Path(config.get("build", "rules")), Path(config.get("build", "output"))
+    if not rules.is_dir():
+        raise click.BadParameter(f"Directory '{rules}' does not exist.", param_hint="'--rules'")
     cache = None if no_cache else Cache(cache_dir)
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
     try:
-        library = read_library(rules, strict, cache)
+        library = read_library(rules, strict, cache, config)
         known = recall(cache, library, output) if cache else None
         if known:
             _nothing_to_do(known, library, output, cache, check, quiet, output_format, started)
@@ -232,7 +268,8 @@ class _Report:
 @main.command()
 @click.argument("rule", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--target", "-t", "target_name", required=True, help="A name from `translator targets`.")
-def convert(rule: Path, target_name: str) -> None:
+@config_option
+def convert(rule: Path, target_name: str, config_path: Path | None) -> None:
     """Print the query one rule compiles to for one target."""
     from translator.loader import load_rule
     from translator.pipelines import PipelineError
@@ -242,8 +279,9 @@ def convert(rule: Path, target_name: str) -> None:
     if target is None:
         _fail([f"unknown target {target_name!r}; the targets are: {', '.join(TARGETS)}"])
         sys.exit(1)
+    config = _config(config_path)
     try:
-        rendered = target.render(load_rule(rule, rule.parent))
+        rendered = target.render(load_rule(rule, rule.parent), config)
     except (RuleError, PipelineError) as e:
         _fail([str(e)])
         sys.exit(1)
@@ -262,3 +300,13 @@ def targets() -> None:
         for logsource in supported(target.model):
             files = ", ".join(f"pipelines/{p.name}" for p in pipeline_files(target.model, logsource.sigma))
             click.echo(f"  {logsource}\t{files}")
+
+
+@main.command("config")
+@config_option
+def show_config(config_path: Path | None) -> None:
+    """Print the effective configuration: every setting, its value (JSON) and where it comes from."""
+    config = _config(config_path)
+    click.echo(f"# configuration file: {config.file or f'none (no ./{CONFIG_NAME}): the defaults'}")
+    for key, value, source in effective(config):
+        click.echo(printable(f"{key} = {json_text(value)}  # {source}"))

@@ -1,8 +1,9 @@
 """Compiling one rule file to every target and rule file: the unit a worker runs and the cache keeps.
 
-`compile_rule` is a pure function of the rule's path, its text, the build options and the compiler
-(its code, pipelines and data): translator/cache.py keys results by exactly these, and worker processes
-may run it in any order. Its result is plain data that round-trips through JSON.
+`compile_rule` is a pure function of the rule's path, its text, the build options, the configuration
+(translator/config.py, by its fingerprint) and the compiler (its code, pipelines and data):
+translator/cache.py keys results by exactly these, and worker processes may run it in any order. Its
+result is plain data that round-trips through JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TypeVar
 
 from sigma.exceptions import SigmaError
 
+from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.loader import load_rule
 from translator.model import RuleSource
@@ -24,11 +26,15 @@ T = TypeVar("T")
 INTERNAL = "internal error"
 
 
-def compile_rule(path: Path, rules_dir: Path, text: str, strict: bool) -> RuleResult:
-    """Parse the rule once, render it to every target, then package the queries into rule files.
+def compile_rule(
+    path: Path, rules_dir: Path, text: str, strict: bool, config: Config = DEFAULT
+) -> RuleResult:
+    """Parse the rule once, render it to the configured targets, then package the queries into rule files.
 
     Nothing raises: whatever goes wrong becomes the result's error or refusal, so one bad rule never
     ends a batch. `strict` makes ATT&CK tags the bundled data cannot map errors instead of notes.
+    `config` picks the targets and carries the team's settings (a parameter, not global state: it
+    travels to worker processes with each job).
     """
     result = RuleResult(PurePosixPath(path.relative_to(rules_dir).as_posix()))
     try:
@@ -42,12 +48,13 @@ def compile_rule(path: Path, rules_dir: Path, text: str, strict: bool) -> RuleRe
         result.errors += attack_notes
         return result
     result.notes += [str(note) for note in attack_notes]
-    queries = _queries(result, source)
+    queries = _queries(result, source, config)
     for package in PACKAGES:
-        if not all(name in queries for name in package.needs):
-            continue  # the query's own refusal is already reported
+        if package.name not in config.targets or not all(name in queries for name in package.needs):
+            continue  # not wanted, or the query's own refusal is already reported
         try:
-            files = _guarded(path, source.label, package.name, lambda: package.make(source, queries))  # noqa: B023
+            make = lambda: package.make(source, queries, config)  # noqa: B023, E731
+            files = _guarded(path, source.label, package.name, make)
         except RuleError as e:
             _refuse(result, e)
             continue
@@ -83,15 +90,22 @@ def _guarded(path: Path, label: str | None, target: str | None, step: Callable[[
         raise RuleError(path, reason, label, target) from e
 
 
-def _queries(result: RuleResult, source: RuleSource) -> dict[str, Rendered]:
+def _queries(result: RuleResult, source: RuleSource, config: Config) -> dict[str, Rendered]:
+    """The queries of the configured targets and of those the configured packages read; a query is
+    an artifact only where its target is configured, but its refusals and notes are always reported
+    (they say what a package lacks)."""
+    wanted = set(config.targets)
+    used = wanted | {name for p in PACKAGES if p.name in wanted for name in p.uses}
     queries: dict[str, Rendered] = {}
-    for target in TARGETS.values():
+    for target in (t for t in TARGETS.values() if t.name in used):
+        render = lambda: target.render(source, config)  # noqa: B023, E731
         try:
-            rendered = _guarded(source.path, source.label, target.name, lambda: target.render(source))  # noqa: B023
+            rendered = _guarded(source.path, source.label, target.name, render)
         except RuleError as e:
             _refuse(result, e)
             continue
         queries[target.name] = rendered
-        _add(result, target.name, "query", target.name, target.suffix, rendered.text.encode())
+        if target.name in wanted:
+            _add(result, target.name, "query", target.name, target.suffix, rendered.text.encode())
         result.notes += [str(RuleError(source.path, n, source.label, target.name)) for n in rendered.notes]
     return queries

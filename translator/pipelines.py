@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from sigma.exceptions import SigmaError
@@ -20,6 +20,9 @@ from sigma.rule import SigmaLogSource
 
 import translator.transformations  # noqa: F401  (registers the transformation types pipelines name)
 from translator.locations import PIPELINES_INDEX, pipelines_dir
+
+if TYPE_CHECKING:
+    from translator.config import Config
 
 # The pipelines are part of the compiler's definition: installed with the package (translator.locations).
 PIPELINES_DIR = pipelines_dir()
@@ -65,6 +68,16 @@ def _index() -> dict[LogSource, dict[str, Any]]:
     return {LogSource(*name.split("/", 1)): entry for name, entry in entries.items()}
 
 
+def logsources() -> list[dict[str, Any]]:
+    """The index's entries (model -> pipeline file names), in its order."""
+    return list(_index().values())
+
+
+def definition_vars(name: str) -> dict[str, Any]:
+    """The variables one of our pipeline files declares, as written (a copy)."""
+    return copy.deepcopy(_definition(PIPELINES_DIR / name).get("vars") or {})
+
+
 def supported(model: str) -> list[LogSource]:
     """The log sources with pipelines to `model`, sorted."""
     return sorted(source for source, entry in _index().items() if model in entry)
@@ -84,17 +97,35 @@ def pipeline_files(model: str, logsource: SigmaLogSource) -> tuple[Path, ...]:
     )
 
 
-def load_pipeline(path: Path) -> ProcessingPipeline:
-    """A new pipeline object from the file's definition (copied: pySigma may change what it is given)."""
+def load_pipeline(path: Path, overrides: dict[str, Any] | None = None) -> ProcessingPipeline:
+    """A new pipeline object from the file's definition (copied: pySigma may change what it is given),
+    with the variables the configuration sets (`overrides`) in place of the file's."""
     try:
-        return ProcessingPipeline.from_dict(copy.deepcopy(_definition(path)))
+        pipeline = ProcessingPipeline.from_dict(copy.deepcopy(_definition(path)))
     except SigmaError as e:
         raise PipelineError(f"{path}: invalid pipeline: {e}") from e
+    pipeline.vars.update(overrides or {})
+    return pipeline
 
 
 @cache
-def load_pipelines(paths: tuple[Path, ...]) -> ProcessingPipeline:
-    """The pipelines joined in order into one, as a conversion applies them; one object per log source.
+def parse_pipeline(text: str, name: str) -> ProcessingPipeline:
+    """A team's pipeline (translator.toml `pipelines`) from its text; PipelineError naming it if invalid."""
+    try:
+        definition = yaml.load(text, Loader=_Loader)
+        if not isinstance(definition, dict):
+            raise PipelineError(f"{name}: invalid pipeline: not a mapping")
+        return ProcessingPipeline.from_dict(definition)
+    except (yaml.YAMLError, SigmaError, TypeError, KeyError, AttributeError) as e:
+        raise PipelineError(f"{name}: invalid pipeline: {e}") from e
+
+
+@cache
+def load_pipelines(
+    paths: tuple[Path, ...], config: Config | None = None, model: str | None = None
+) -> ProcessingPipeline:
+    """The pipelines joined in order into one, as a conversion applies them; one object per log source
+    and configuration: our files with the variables `config` sets, then the team's pipelines of `model`.
 
     Safe to share between rules, as sigma-cli shares one pipeline across a whole batch: every apply()
     starts from fresh per-rule state (state, applied ids, field mappings), each conversion applies a new
@@ -102,7 +133,9 @@ def load_pipelines(paths: tuple[Path, ...]) -> ProcessingPipeline:
     configuration (tests/test_pipelines.py compiles rules in both orders to show no rule leaks into
     the next).
     """
-    pipelines = [load_pipeline(path) for path in paths]
+    pipelines = [load_pipeline(path, config.var_overrides(path.name) if config else None) for path in paths]
+    if config and model:
+        pipelines += [parse_pipeline(p.text, p.path) for p in config.extra_pipelines(model)]
     combined = pipelines[0]
     for pipeline in pipelines[1:]:
         combined = combined + pipeline

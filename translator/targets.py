@@ -16,6 +16,7 @@ from sigma.types import SigmaNull
 from translator.backends.eql import ElasticEqlBackend
 from translator.backends.kibana_kql import KibanaKqlBackend
 from translator.backends.sentinel_kql import SentinelKqlBackend
+from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.model import RuleSource
 from translator.pipelines import load_pipelines, pipeline_files
@@ -48,14 +49,15 @@ class Target:
         """The pipeline files for the rule's log source (ValueError if none maps it)."""
         return pipeline_files(self.model, source.rule.logsource)
 
-    def map_field(self, source: RuleSource, field: str) -> str:
+    def map_field(self, source: RuleSource, field: str, config: Config = DEFAULT) -> str:
         """The one target field a Sigma field maps to, by the same pipelines as the detection."""
         logsource = source.rule.logsource
         key = (logsource.category, logsource.product, logsource.service, logsource.definition)
-        return _map_field(self.pipelines(source), key, field)
+        return _map_field(self.pipelines(source), key, field, config, self.model)
 
-    def render(self, source: RuleSource) -> Rendered:
-        """Convert one rule, from a copy of its single parse, or raise RuleError."""
+    def render(self, source: RuleSource, config: Config = DEFAULT) -> Rendered:
+        """Convert one rule, from a copy of its single parse, or raise RuleError; `config` sets pipeline
+        variables and appends the team's pipelines to ours."""
         try:
             paths = self.pipelines(source)
         except ValueError as e:
@@ -63,15 +65,17 @@ class Target:
         try:
             first_seen = source.first_seen and replace(
                 source.first_seen,
-                fields=tuple(self.map_field(source, f) for f in source.first_seen.fields),
+                fields=tuple(self.map_field(source, f, config) for f in source.first_seen.fields),
             )
-            backend = self.backend(load_pipelines(paths), schedule=source.schedule, first_seen=first_seen)
+            joined = load_pipelines(paths, config, self.model)
+            backend = self.backend(joined, schedule=source.schedule, first_seen=first_seen)
             rule = source.fresh_rule()
             queries = backend.convert_rule(rule)
         except (SigmaError, ValueError) as e:
-            where = ("pipeline " if len(paths) == 1 else "pipelines ") + ", ".join(
-                f"pipelines/{p.name}" for p in paths
-            )
+            names = [f"pipelines/{p.name}" for p in paths] + [
+                p.path for p in config.extra_pipelines(self.model)
+            ]
+            where = ("pipeline " if len(names) == 1 else "pipelines ") + ", ".join(names)
             raise RuleError(source.path, f"{e} ({where})", source.label, self.name) from e
         if len(queries) != 1:
             raise RuleError(source.path, "a rule must have exactly one condition", source.label, self.name)
@@ -90,7 +94,9 @@ class Target:
 
 
 @lru_cache(maxsize=4096)
-def _map_field(pipelines: tuple[Path, ...], logsource: tuple[str | None, ...], field: str) -> str:
+def _map_field(
+    pipelines: tuple[Path, ...], logsource: tuple[str | None, ...], field: str, config: Config, model: str
+) -> str:
     """Map `field` as the pipeline maps a `fields:` entry, on a probe rule holding only that field.
 
     Safe to share between rules: pySigma maps a `fields:` entry by its name and the rule conditions of
@@ -99,9 +105,8 @@ def _map_field(pipelines: tuple[Path, ...], logsource: tuple[str | None, ...], f
     so that a field the pipeline cannot map fails as it would in the detection.
     """
     category, product, service, definition = logsource
-    return probe_field(
-        load_pipelines(pipelines), SigmaLogSource(category, product, service, definition), field
-    )
+    pipeline = load_pipelines(pipelines, config, model)
+    return probe_field(pipeline, SigmaLogSource(category, product, service, definition), field)
 
 
 def probe_field(pipeline: ProcessingPipeline, logsource: SigmaLogSource, field: str) -> str:

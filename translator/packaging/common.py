@@ -6,13 +6,16 @@ import uuid
 
 from sigma.rule import SigmaRule
 
+from translator.config import DEFAULT_RULE_ID_NAMESPACE
+
 # Namespace of the ids this project derives; a SIEM rule id is a UUIDv5 of the Sigma id and its role,
 # so it never changes while the Sigma id stays, and never collides with the SIEM's own prebuilt rules.
-ID_NAMESPACE = uuid.UUID("9b7ef75d-126e-42bd-af41-33f6de015912")
+ID_NAMESPACE = uuid.UUID(DEFAULT_RULE_ID_NAMESPACE)
 
 
-def derived_id(rule: SigmaRule, role: str) -> str:
-    return str(uuid.uuid5(ID_NAMESPACE, f"{rule.id}/{role}"))
+def derived_id(rule: SigmaRule, role: str, namespace: uuid.UUID = ID_NAMESPACE) -> str:
+    """`namespace` is a team's own (translator.toml), so two teams' rules of one Sigma id never clash."""
+    return str(uuid.uuid5(namespace, f"{rule.id}/{role}"))
 
 
 def rule_date(rule: SigmaRule) -> tuple[int, int, int]:

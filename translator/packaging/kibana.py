@@ -9,10 +9,12 @@ alternative to the first rule, and both enabled would alert twice.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 from translator.attack import Attack, Technique, ThreatEntry
 from translator.backends.elastic_fields import StoredFields
+from translator.config import DEFAULT, Config
 from translator.json_text import json_text
 from translator.model import Duration, RuleSource
 from translator.packaging.common import derived_id, description, level, rule_date
@@ -43,9 +45,20 @@ instead of the new terms rule, not beside it. Alert suppression needs a Platinum
 Kibana 8.14 or later.
 """
 
-    def __init__(self, source: RuleSource, kql: Rendered, eql: Rendered | None, attack: Attack) -> None:
-        """`eql` is None where the EQL target refused the rule: the file then holds the KQL rule alone."""
+    def __init__(
+        self,
+        source: RuleSource,
+        kql: Rendered,
+        eql: Rendered | None,
+        attack: Attack,
+        config: Config = DEFAULT,
+    ) -> None:
+        """`eql` is None where the EQL target refused the rule: the file then holds the KQL rule alone.
+        `config` gives the team's rule defaults: enabled, extra tags, the rule_id namespace."""
         self.source = source
+        self.enabled: bool = config.get("kibana", "enabled")
+        self.extra_tags: list[str] = config.get("kibana", "tags")
+        self.namespace = uuid.UUID(config.get("kibana", "rule_id_namespace"))
         self.rule = source.rule
         self.kql = kql
         self.eql = eql
@@ -61,12 +74,12 @@ Kibana 8.14 or later.
         first_seen = self.source.first_seen
         if first_seen is None:
             return self._common("query", "kuery", self.kql) | {
-                "rule_id": derived_id(self.rule, "kibana/query")
+                "rule_id": derived_id(self.rule, "kibana/query", self.namespace)
             }
         if not 1 <= len(self.kql.terms) <= self.max_new_terms_fields:
             raise ValueError(f"Kibana new terms rules take 1 to 3 fields, not {len(self.kql.terms)}")
         return self._common("new_terms", "kuery", self.kql) | {
-            "rule_id": derived_id(self.rule, "kibana/new_terms"),
+            "rule_id": derived_id(self.rule, "kibana/new_terms", self.namespace),
             "new_terms_fields": list(self.kql.terms),
             "history_window_start": f"now-{first_seen.history}",
         }
@@ -74,7 +87,7 @@ Kibana 8.14 or later.
     def eql_rule(self) -> dict[str, Any]:
         assert self.eql is not None
         rule = self._common("eql", "eql", self.eql) | {
-            "rule_id": derived_id(self.rule, "kibana/eql"),
+            "rule_id": derived_id(self.rule, "kibana/eql", self.namespace),
             "name": f"{self.rule.title} (EQL)",
             "enabled": False,
         }
@@ -114,12 +127,12 @@ Kibana 8.14 or later.
             "false_positives": list(self.rule.falsepositives),
             "tags": self._tags(pipeline["tags"]),
             "threat": [self._threat_entry(e) for e in self.threat],
-            "index": [query.state["index"]],
+            "index": list(pipeline["index"]),
             "interval": str(self.source.schedule.interval),
             "from": f"now-{self.source.schedule.lookback}",
             "to": "now",
             "timestamp_override": pipeline["timestamp_override"],
-            "enabled": True,
+            "enabled": self.enabled,
             "version": year * 10000 + month * 100 + day,
             "max_signals": 100,
             "risk_score_mapping": [],
@@ -146,7 +159,7 @@ Kibana 8.14 or later.
         tags += list(self.source.threat.unmapped_tags)  # ATT&CK tags the mapping cannot hold, as written
         if self.source.guide:
             tags.append("Resources: Investigation Guide")
-        return tags
+        return tags + [t for t in self.extra_tags if t not in tags]
 
     def _threat_entry(self, entry: ThreatEntry) -> dict[str, Any]:
         """One tactic with its techniques, each sub-technique under its parent technique."""

@@ -13,6 +13,7 @@ import yaml
 
 from translator.attack import Attack, Technique
 from translator.backends.strings import UNPRINTABLE
+from translator.config import DEFAULT, Config
 from translator.json_text import json_text
 from translator.model import Duration, RuleSource
 from translator.packaging.common import derived_id, description, level, rule_date
@@ -40,6 +41,7 @@ class SentinelRule:
     version: str
     sigma_rule_id: str
     attack_version: str
+    incident_configuration: dict[str, Any]
 
     trigger_operator: ClassVar[str] = "gt"
     trigger_threshold: ClassVar[int] = 0
@@ -52,18 +54,6 @@ class SentinelRule:
     # The first alertRules API that takes sub-techniques (no stable version does yet).
     arm_api_version: ClassVar[str] = "2024-01-01-preview"
     event_grouping: ClassVar[dict[str, str]] = {"aggregationKind": "AlertPerResult"}  # an alert per row
-    incident_configuration: ClassVar[dict[str, Any]] = {
-        "createIncident": True,
-        "groupingConfiguration": {
-            "enabled": False,
-            "reopenClosedIncident": False,
-            "lookbackDuration": "PT5H",
-            "matchingMethod": "AllEntities",
-            "groupByEntities": [],
-            "groupByAlertDetails": [],
-            "groupByCustomDetails": [],
-        },
-    }
 
     def template(self) -> dict[str, Any]:
         """The analytic rule template, keys in the order Sentinel content uses."""
@@ -223,8 +213,10 @@ class SentinelRuleBuilder:
     max_alert_description: ClassVar[int] = 5000  # alertDescriptionFormat
     max_description: ClassVar[int] = 5000  # the rule's description
 
-    def __init__(self, source: RuleSource, query: Rendered, attack: Attack) -> None:
+    def __init__(self, source: RuleSource, query: Rendered, attack: Attack, config: Config = DEFAULT) -> None:
+        """`config` gives the team's alert grouping (translator.toml `sentinel.alert_grouping`)."""
         self.source = source
+        self.grouping: dict[str, Any] = config.get("sentinel", "alert_grouping")
         self.rule = source.rule
         self.threat = source.threat.entries
         self.query = query
@@ -253,7 +245,24 @@ class SentinelRuleBuilder:
             version=f"{year}.{month}.{day}",
             sigma_rule_id=str(self.rule.id),
             attack_version=self.attack.version,
+            incident_configuration=self._incident_configuration(),
         )
+
+    def _incident_configuration(self) -> dict[str, Any]:
+        """An incident per alert, grouped into one incident as the configuration says (off by default)."""
+        g = self.grouping
+        return {
+            "createIncident": True,
+            "groupingConfiguration": {
+                "enabled": g["enabled"],
+                "reopenClosedIncident": g["reopen_closed_incident"],
+                "lookbackDuration": g["lookback"],
+                "matchingMethod": g["matching_method"],
+                "groupByEntities": g["group_by_entities"],
+                "groupByAlertDetails": g["group_by_alert_details"],
+                "groupByCustomDetails": g["group_by_custom_details"],
+            },
+        }
 
     def _description(self) -> str:
         """Sentinel refuses a rule whose description is longer than 5000 characters."""
