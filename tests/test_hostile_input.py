@@ -25,6 +25,7 @@ import yaml
 from conftest import copy_project
 
 from translator.build import compile_rules
+from translator.config import DEFAULT, Config
 from translator.model import RuleSource
 from translator.output_dir import read_tree
 from translator.rule_file import MAX_DEPTH, MAX_RULE_BYTES
@@ -339,10 +340,10 @@ def test_a_compiler_defect_on_one_rule_does_not_end_the_batch(
     write(project, "other.yml", hostile(root))
     render = Target.render
 
-    def broken(target: Target, source: RuleSource) -> Rendered:
+    def broken(target: Target, source: RuleSource, config: Config = DEFAULT) -> Rendered:
         if target.name == "eql" and source.rule_id == BAD_ID:
             raise TypeError("boom")
-        return render(target, source)
+        return render(target, source, config)
 
     monkeypatch.setattr(Target, "render", broken)
     result = compile_rules(project / "sigma")
