@@ -189,9 +189,9 @@ def test_the_compiler_fingerprint_covers_code_pipelines_data_and_versions(
 ) -> None:
     package, pipelines = tmp_path / "translator", tmp_path / "pipelines"
     shutil.copytree(cache_module.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(cache_module.PROJECT_PIPELINES, pipelines)
+    shutil.copytree(cache_module.pipelines_dir(), pipelines)
     monkeypatch.setattr(cache_module, "PACKAGE_DIR", package)
-    monkeypatch.setattr(cache_module, "PROJECT_PIPELINES", pipelines)
+    monkeypatch.setattr(cache_module, "pipelines_dir", lambda: pipelines)
     base = fingerprint()
     assert fingerprint() == base
     changed = []

@@ -128,9 +128,12 @@ class Config:
     def fingerprint(self) -> str:
         """A digest of everything a compiled rule depends on here: the settings and each extra
         pipeline's bytes (by their sha256), so the build cache never serves another configuration's
-        artifacts."""
+        artifacts. The rules and output folders are left out: where the library lies is in each rule's
+        own key, and where the artifacts go does not change them."""
         extra = [[p.model, p.path, p.sha256] for p in self.pipelines]
-        data = [self.settings, self.overrides, extra]
+        settings = _decoded(self.settings)
+        build = {k: v for k, v in settings["build"].items() if k not in ("rules", "output")}
+        data = [_canonical(settings | {"build": build}), self.overrides, extra]
         return hashlib.sha256(_canonical(data).encode()).hexdigest()
 
     def with_build(self, origin: str, **values: Any) -> Config:
