@@ -78,11 +78,12 @@ def main() -> None:
     for artifact in build.artifacts:
         if artifact.kind != "query":
             continue
-        service = services[artifact.source.path.resolve()]
+        rule = rules_dir / build.owners[artifact.path].rel_path
+        service = services[rule.resolve()]
         errors = grammar_errors(artifact.target, artifact.content.decode(), kusto)
         key = (service, artifact.target)
         outcome[key]["compiled, grammar-valid" if not errors else "compiled, grammar-INVALID"] += 1
-        full += [f"INVALID {artifact.source.path.name} {artifact.target}: {e}" for e in errors]
+        full += [f"INVALID {rule.name} {artifact.target}: {e}" for e in errors]
     for error in [*build.errors, *(e for _, e in build.refusals)]:
         service = services.get(Path(error.path).resolve(), "?")
         targets = [error.target] if error.target in TARGETS else list(TARGETS) if not error.target else []
