@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
-from translator.build import Build
+from translator.build import Build, _indented
 from translator.cli import main
+from translator.json_text import json_text
 from translator.output_dir import read_tree
 from translator.targets import TARGETS
 from translator.versions import compiler_versions
@@ -102,3 +103,16 @@ def test_eql_artifacts_parse(root: Path) -> None:
 def test_sentinel_artifacts_analyse_cleanly(root: Path, kusto: KustoAnalyzer) -> None:
     for path in _queries(root, "sentinel-kql"):
         assert kusto.errors(path.read_text()) == [], path
+
+
+def test_the_manifest_is_json_text_with_an_indent_of_two(build: Build) -> None:
+    """The manifest is laid out by hand over the C encoder (translator/build.py, _indented): exactly what
+    json_text(indent=2) writes, on the real manifest and on values with quotes, line breaks and null."""
+    manifest = build.manifest()
+    assert manifest == (json_text(json.loads(manifest), indent=2) + "\n").encode()
+    awkward = {
+        "compiler": {"a": 'q"\\', "b": "\u2028\x85é"},
+        "artifacts": [],
+        "refused": [{"reason": "x\ny", "target": None}],
+    }
+    assert _indented(awkward) == json_text(awkward, indent=2)

@@ -246,8 +246,8 @@ def compile_library(
         errors += bool(result.errors)
         if progress:
             progress(done, len(paths), errors)
-    if cache and cache.written:
-        cache.clean()
+    if cache and todo:
+        cache.clean()  # this build wrote entries: keep the folder from growing with every edit
     build.seconds["compile"] = time.perf_counter() - started
     final = [r for r in results if r is not None]
     build.check_ids(final)
@@ -279,6 +279,8 @@ def _run(jobs: list[Job], workers: int, cache: Cache | None) -> Iterator[RuleRes
     multiprocessing.Pool, notices).
     """
     folder = cache.root.parent if cache else None
+    if cache:
+        _caches[folder] = cache  # here and (forked) in the workers, its secret already read
     if workers <= 1:
         yield from (RuleResult.from_json(_compile_job(job, folder)) for job in jobs)
         return
@@ -294,8 +296,6 @@ def _run(jobs: list[Job], workers: int, cache: Cache | None) -> Iterator[RuleRes
             raise WorkerError("a worker process died (killed, or out of memory); nothing was written") from e
         finally:
             gc.unfreeze()
-    if cache:
-        cache.written += len(jobs)
 
 
 class WorkerError(Exception):

@@ -89,9 +89,6 @@ class Cache:
 
     def __init__(self, folder: Path) -> None:
         self.root = folder / FORMAT
-        self.hits = 0
-        self.misses = 0
-        self.written = 0
         self._secret: bytes | None = None
 
     def _entry(self, kind: str, key: str) -> Path:
@@ -101,17 +98,9 @@ class Cache:
         """The stored result for a rule key, or None if there is none or it fails its HMAC or shape."""
         data = self.get_data(RULE, key)
         try:
-            result = None if data is None else RuleResult.from_json(data)
+            return None if data is None else RuleResult.from_json(data)
         except (ValueError, KeyError, TypeError):
-            result = None
-        if result is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return result
-
-    def put(self, key: str, result: RuleResult) -> None:
-        self.put_data(RULE, key, result.to_json())
+            return None
 
     def get_data(self, kind: str, key: str) -> Any:
         """The JSON value stored under (kind, key), or None if absent, unreadable, or its HMAC fails."""
@@ -133,7 +122,6 @@ class Cache:
             entry = self._entry(kind, key)
             entry.parent.mkdir(parents=True, exist_ok=True)
             _publish(entry, data)
-            self.written += 1
         except OSError:
             return
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from translator.build import Build, Library, WorkerError, compile_library, default_workers, read_library
+from translator.build import Library, WorkerError, compile_library, default_workers, read_library
 from translator.cache import ENV_CACHE_DIR, Cache, default_dir
 from translator.config import CONFIG_NAME, TARGET_NAMES, Config, ConfigError, effective, load_config
 from translator.errors import RuleError, printable
@@ -21,7 +22,7 @@ from translator.json_text import json_text
 from translator.noop import recall, remember
 from translator.output_dir import check_owned, write_tree
 from translator.output_read import MANIFEST, OutputError, differences
-from translator.progress import Progress, summary
+from translator.progress import Progress, Run, found
 from translator.versions import version_line
 
 EXIT_REFUSED = 3  # built, with refusals: a CI job can tell it from success (0) and errors (1)
@@ -172,7 +173,7 @@ def build(
         _fail([str(e)])
         sys.exit(1)
     progress.clear()
-    report = _Report(result, output, cache, output_format, quiet, started)
+    report = _Report(lambda: found(result), Run.of(result, output, cache), output_format, quiet, started)
     if not quiet:
         _fail(result.notes, prefix="note")
         _fail([str(e) for _, e in result.refusals], prefix="refused")
@@ -182,17 +183,13 @@ def build(
     files = result.files()
     if cache:
         remember(cache, library, result, files[MANIFEST])
-    count = len(result.artifacts)
-    refused = f"; {len(result.refusals)} refused (listed in manifest.json)" if result.refusals else ""
+    count, refusals = len(result.artifacts), len(result.refusals)
     try:
         if not check:
             before = time.perf_counter()
             wrote = write_tree(output, files, rules)
             result.seconds["write"] = time.perf_counter() - before
-            code = EXIT_REFUSED if result.refusals else 0
-            if wrote:
-                report.finish("built", code, f"wrote {count} artifacts and {output / MANIFEST}{refused}")
-            report.finish("unchanged", code, f"{output} already held these {count} artifacts{refused}")
+            report.settle("built" if wrote else "unchanged", output, count, refusals)
         drift = differences(output, files)
     except OutputError as e:
         _fail([str(e)])
@@ -202,7 +199,7 @@ def build(
         report.drift = drift
         stale = f"{output} is not what the rules compile to; run `translator build`"
         report.finish("drift", 1, stale, err=True)
-    report.finish("up to date", 0, f"{output} is up to date ({count} artifacts{refused})")
+    report.settle("up to date", output, count, refusals)
 
 
 def _nothing_to_do(
@@ -220,46 +217,39 @@ def _nothing_to_do(
     if not quiet:
         _fail(data["notes"], prefix="note")
         _fail(known["refused"], prefix="refused")
-    count, refusals = data["artifacts"], len(known["refused"])
-    refused = f"; {refusals} refused (listed in manifest.json)" if refusals else ""
-    if check:
-        status, code, line = "up to date", 0, f"{output} is up to date ({count} artifacts{refused})"
-    else:
-        code = EXIT_REFUSED if refusals else 0
-        status, line = "unchanged", f"{output} already held these {count} artifacts{refused}"
-    if output_format == "json":
-        seconds = {"read": library.seconds, "compile": 0.0, "write": 0.0}
-        seconds["total"] = time.perf_counter() - started
-        cached = {"enabled": True, "folder": str(cache.root), "hits": data["rules"], "compiled": 0}
-        extra = {"status": status, "exit_code": code, "output": str(output), "cache": cached, "drift": []}
-        extra |= {"workers": 0, "seconds": {k: round(v, 3) for k, v in seconds.items()}}
-        click.echo(json_text(data | extra, indent=2, sort_keys=True))
-    elif not quiet:
-        click.echo(printable(line))
-    sys.exit(code)
+    seconds = {"read": library.seconds, "compile": 0.0, "write": 0.0}
+    run = Run(output, cache, hits=data["rules"], compiled=0, workers=0, seconds=seconds)
+    report = _Report(lambda: data, run, output_format, quiet, started)
+    report.settle("up to date" if check else "unchanged", output, data["artifacts"], len(known["refused"]))
 
 
 class _Report:
-    """The build's last words: one line (text), or the JSON summary; then the exit code."""
+    """The build's last words: one line (text), or the JSON summary (what it found, how it ran); then
+    the exit code."""
 
     def __init__(
-        self,
-        result: Build,
-        output: Path,
-        cache: Cache | None,
-        output_format: str,
-        quiet: bool,
-        started: float,
+        self, found: Callable[[], dict[str, Any]], run: Run, output_format: str, quiet: bool, started: float
     ) -> None:
-        self.result, self.output, self.cache = result, output, cache
+        self.found, self.run = found, run
         self.json, self.quiet, self.started = output_format == "json", quiet, started
         self.drift: list[str] = []
 
+    def settle(self, status: str, output: Path, count: int, refusals: int) -> NoReturn:
+        """Finish a build that succeeded: `built`, `unchanged` or (--check) `up to date`."""
+        refused = f"; {refusals} refused (listed in manifest.json)" if refusals else ""
+        line = {
+            "built": f"wrote {count} artifacts and {output / MANIFEST}{refused}",
+            "unchanged": f"{output} already held these {count} artifacts{refused}",
+            "up to date": f"{output} is up to date ({count} artifacts{refused})",
+        }[status]
+        self.finish(status, EXIT_REFUSED if refusals and status != "up to date" else 0, line)
+
     def finish(self, status: str, code: int, line: str, err: bool = False) -> NoReturn:
-        self.result.seconds["total"] = time.perf_counter() - self.started
+        self.run.seconds["total"] = time.perf_counter() - self.started
         if self.json:
-            data = summary(self.result, self.output, self.cache, status, code, self.drift)
-            click.echo(json_text(data, indent=2, sort_keys=True))
+            click.echo(
+                json_text(self.found() | self.run.report(status, code, self.drift), indent=2, sort_keys=True)
+            )
         elif err or not self.quiet:
             click.echo(printable(line), err=err)
         sys.exit(code)

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.resources
 import json
 import re
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+
+from translator.rule_schema import compiled_schema
 
 CONFIG_NAME = "translator.toml"
 DEFAULT_RULE_ID_NAMESPACE = "9b7ef75d-126e-42bd-af41-33f6de015912"
@@ -190,16 +191,10 @@ class _SettingError(Exception):
         self.where, self.reason = where, reason
 
 
-@cache
-def _validator() -> Callable[[Any], Any]:
-    schema = importlib.resources.files("translator") / "data" / "config.schema.json"
-    return fastjsonschema.compile(json.loads(schema.read_text(encoding="utf-8")))
-
-
 def _check_shape(data: dict[str, Any]) -> None:
     """The schema (translator/data/config.schema.json), its failure in a sentence naming the key."""
     try:
-        _validator()(data)
+        compiled_schema("config.schema.json")(data)
     except fastjsonschema.JsonSchemaValueException as e:
         where: list[str | int] = [int(p) if p.isdigit() else p for p in (e.path or [])[1:]]
         definition = e.definition or {}

@@ -18,7 +18,7 @@ from typing import Any
 from translator.build import Build, Library
 from translator.cache import Cache
 from translator.output_read import holds
-from translator.progress import summary
+from translator.progress import found
 
 KIND = "library"  # the entry kind beside the per-rule entries, so a rule key can never name one
 
@@ -27,11 +27,12 @@ def remember(cache: Cache, library: Library, build: Build, manifest: bytes) -> N
     """Keep the summary of a build without errors for the next build of the same library."""
     if build.errors or library.unreadable:
         return
-    report = summary(build, Path(), cache, "", 0, [])
-    for volatile in ("status", "exit_code", "output", "cache", "workers", "seconds", "drift"):
-        del report[volatile]
     refused = [str(e) for _, e in build.refusals]
-    entry = {"manifest_sha256": hashlib.sha256(manifest).hexdigest(), "report": report, "refused": refused}
+    entry = {
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        "report": found(build),
+        "refused": refused,
+    }
     cache.put_data(KIND, library.key, entry)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +41,13 @@ class Progress:
             self.shown = False
 
 
-def summary(
-    build: Build,
-    output: Path,
-    cache: Cache | None,
-    status: str,
-    exit_code: int,
-    drift: list[str],
-) -> dict[str, Any]:
-    """The build as data: what `--format json` prints (README, "Build output for CI")."""
+def found(build: Build) -> dict[str, Any]:
+    """What a build found in the library, as `--format json` prints it (README, "Large libraries"):
+    the same for every build of the same library, so translator/noop.py keeps it."""
     per_target = Counter(a.target for a in build.artifacts)
     refused = Counter(e.target for _, e in build.refusals)
     targets = sorted(set(per_target) | set(refused))
     return {
-        "status": status,  # built, unchanged, up to date, drift, errors
-        "exit_code": exit_code,
-        "output": str(output),
         "rules": build.rules,
         "artifacts": len(build.artifacts),
         "targets": {t: {"artifacts": per_target[t], "refused": refused[t]} for t in targets},
@@ -66,13 +58,38 @@ def summary(
         ],
         "errors": [str(e) for e in build.errors],
         "notes": build.notes,
-        "drift": drift,
-        "cache": {
-            "enabled": cache is not None,
-            "folder": str(cache.root) if cache else None,
-            "hits": build.cache_hits,
-            "compiled": build.rules - build.cache_hits,
-        },
-        "workers": build.workers,
-        "seconds": {k: round(v, 3) for k, v in build.seconds.items()},
     }
+
+
+@dataclass
+class Run:
+    """How one build ran, beside what it found: the rest of the JSON summary."""
+
+    output: Path
+    cache: Cache | None
+    hits: int  # rules served from the cache
+    compiled: int
+    workers: int  # 0: nothing needed compiling
+    seconds: dict[str, float]
+
+    def report(self, status: str, exit_code: int, drift: list[str]) -> dict[str, Any]:
+        return {
+            "status": status,  # built, unchanged, up to date, drift, errors
+            "exit_code": exit_code,
+            "output": str(self.output),
+            "drift": drift,
+            "cache": {
+                "enabled": self.cache is not None,
+                "folder": str(self.cache.root) if self.cache else None,
+                "hits": self.hits,
+                "compiled": self.compiled,
+            },
+            "workers": self.workers,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+    @classmethod
+    def of(cls, build: Build, output: Path, cache: Cache | None) -> Run:
+        return cls(
+            output, cache, build.cache_hits, build.rules - build.cache_hits, build.workers, build.seconds
+        )

@@ -30,15 +30,16 @@ _TYPES = {"string": "a string", "array": "a list", "object": "a map", "number": 
 
 
 @cache
-def _validator() -> Callable[[Any], Any]:
-    schema = importlib.resources.files("translator") / "data" / "sigma_rule.schema.json"
+def compiled_schema(name: str) -> Callable[[Any], Any]:
+    """A JSON schema of translator/data compiled once to a Python check (the rule's, the config's)."""
+    schema = importlib.resources.files("translator") / "data" / name
     return fastjsonschema.compile(json.loads(schema.read_text(encoding="utf-8")))
 
 
 def check_shape(data: dict[str, Any]) -> None:
     """Raise ValueError naming the attribute whose value has the wrong shape or type."""
     try:
-        _validator()(data)
+        compiled_schema("sigma_rule.schema.json")(data)
     except fastjsonschema.JsonSchemaValueException as e:
         where = _where(e.path or [])
         if where == "detection.condition":
