@@ -56,6 +56,13 @@ def copy_project(small_project: Path, destination: Path) -> None:
     shutil.copytree(small_project / "output", destination / "output")
 
 
+@pytest.fixture
+def project(small_project: Path, tmp_path: Path) -> Path:
+    """A copy of the one-rule project's sigma/ and output/ in this test's folder, to break things in."""
+    copy_project(small_project, tmp_path)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def sentinel_lookups() -> list[dict]:
     pipeline = yaml.safe_load((ROOT / "pipelines" / "azure_activitylogs_to_sentinel.yml").read_text())

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import copy_project
 
 from translator.cli import main
 from translator.output_dir import read_tree
@@ -27,19 +26,12 @@ def errors(result: Result) -> str:
     return "\n".join(line for line in result.stderr.splitlines() if line.startswith("error: "))
 
 
-@pytest.fixture
-def workspace(small_project: Path, tmp_path: Path) -> Path:
-    """A copy of a one-rule project's sigma/ and output/ to break things in."""
-    copy_project(small_project, tmp_path)
-    return tmp_path
+def rule_data(project: Path) -> dict:
+    return yaml.safe_load((project / "sigma" / RULE).read_text())
 
 
-def rule_data(workspace: Path) -> dict:
-    return yaml.safe_load((workspace / "sigma" / RULE).read_text())
-
-
-def add_rule(workspace: Path, name: str, data: dict | str | bytes) -> Path:
-    path = workspace / "sigma" / "rules" / name
+def add_rule(project: Path, name: str, data: dict | str | bytes) -> Path:
+    path = project / "sigma" / "rules" / name
     if isinstance(data, dict):
         data = yaml.safe_dump(data, sort_keys=False)
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
@@ -50,13 +42,13 @@ def refusals(result: Result) -> str:
     return "\n".join(line for line in result.stderr.splitlines() if line.startswith("refused: "))
 
 
-def refusing_build(workspace: Path, refused_targets: set[str]) -> Result:
+def refusing_build(project: Path, refused_targets: set[str]) -> Result:
     """Build into the copied output/: exit 3; the refused targets of the variant are listed in the
     manifest and on stderr, everything else (the variant's other targets, the other rule) is built."""
-    result = run("build", "--rules", str(workspace / "sigma"), "--output", str(workspace / "output"))
+    result = run("build", "--rules", str(project / "sigma"), "--output", str(project / "output"))
     assert result.exit_code == 3, result.output + result.stderr
     assert errors(result) == ""
-    manifest = json.loads((workspace / "output" / "manifest.json").read_text())
+    manifest = json.loads((project / "output" / "manifest.json").read_text())
     listed = [(e["rule_id"], e["target"]) for e in manifest["refused"]]
     assert sorted(listed) == sorted((VARIANT_ID, t) for t in refused_targets)
     assert len(refusals(result).splitlines()) == len(refused_targets)
@@ -68,12 +60,12 @@ def refusing_build(workspace: Path, refused_targets: set[str]) -> Result:
     return result
 
 
-def failing_build(workspace: Path) -> Result:
+def failing_build(project: Path) -> Result:
     """Build into the copied output/; it must fail and leave that output/ byte for byte as it was."""
-    before = read_tree(workspace / "output")
-    result = run("build", "--rules", str(workspace / "sigma"), "--output", str(workspace / "output"))
+    before = read_tree(project / "output")
+    result = run("build", "--rules", str(project / "sigma"), "--output", str(project / "output"))
     assert result.exit_code == 1, result.output + result.stderr
-    assert read_tree(workspace / "output") == before
+    assert read_tree(project / "output") == before
     assert "left unchanged" in result.stderr
     return result
 
@@ -83,8 +75,8 @@ EVERY_TARGET = {"kibana-kql", "eql", "sentinel-kql", "kibana-rules", "sentinel-r
 PACKAGE_OF = {"kibana-kql": "kibana-rules", "sentinel-kql": "sentinel-rules"}  # a package needs its query
 
 
-def variant(workspace: Path, **changes: object) -> dict:
-    data = rule_data(workspace)
+def variant(project: Path, **changes: object) -> dict:
+    data = rule_data(project)
     data["id"] = "0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01"
     data["title"] = "Broken variant"
     for key, value in changes.items():
@@ -95,33 +87,33 @@ def variant(workspace: Path, **changes: object) -> dict:
     return data
 
 
-def test_invalid_yaml(workspace: Path) -> None:
-    path = add_rule(workspace, "bad.yml", "title: x\n  detection: [\n")
-    result = failing_build(workspace)
+def test_invalid_yaml(project: Path) -> None:
+    path = add_rule(project, "bad.yml", "title: x\n  detection: [\n")
+    result = failing_build(project)
     assert f"{path}: invalid YAML" in result.stderr
 
 
-def test_rule_without_logsource(workspace: Path) -> None:
-    path = add_rule(workspace, "nolog.yml", variant(workspace, logsource=None))
-    result = failing_build(workspace)
+def test_rule_without_logsource(project: Path) -> None:
+    path = add_rule(project, "nolog.yml", variant(project, logsource=None))
+    result = failing_build(project)
     assert f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01)" in result.stderr
     assert "the rule must have logsource" in result.stderr
 
 
-def test_rule_without_condition(workspace: Path) -> None:
-    data = variant(workspace)
+def test_rule_without_condition(project: Path) -> None:
+    data = variant(project)
     del data["detection"]["condition"]
-    path = add_rule(workspace, "nocond.yml", data)
-    result = failing_build(workspace)
+    path = add_rule(project, "nocond.yml", data)
+    result = failing_build(project)
     assert f"{path}: rule 'Broken variant'" in result.stderr
     assert "condition" in result.stderr
 
 
-def test_unmapped_field(workspace: Path) -> None:
-    data = variant(workspace)
+def test_unmapped_field(project: Path) -> None:
+    data = variant(project)
     data["detection"]["selection"]["operationname"] = "x"
-    path = add_rule(workspace, "unmapped.yml", data)
-    result = refusing_build(workspace, {"kibana-kql", "eql", "sentinel-kql"})
+    path = add_rule(project, "unmapped.yml", data)
+    result = refusing_build(project, {"kibana-kql", "eql", "sentinel-kql"})
     names = "pipelines pipelines/azure_activitylogs_names.yml"
     ecs = f"{names}, pipelines/azure_activitylogs_to_ecs.yml, pipelines/azure_shared_to_ecs.yml"
     for target, pipeline in (
@@ -165,17 +157,17 @@ QUERIES = {"kibana-kql", "eql", "sentinel-kql"}
     ],
 )
 def test_what_a_target_cannot_express_is_refused(
-    workspace: Path, change: dict, refused: set[str], reason: str
+    project: Path, change: dict, refused: set[str], reason: str
 ) -> None:
-    path = add_rule(workspace, "attrs.yml", variant(workspace, **change))
-    result = refusing_build(workspace, refused)
+    path = add_rule(project, "attrs.yml", variant(project, **change))
+    result = refusing_build(project, refused)
     assert f"{path}: rule 'Broken variant' ({VARIANT_ID}): " in refusals(result)
     assert reason in refusals(result)
 
 
-def test_an_invalid_attribute_is_an_error(workspace: Path) -> None:
-    add_rule(workspace, "attrs.yml", variant(workspace, schedule={"interval": "5m", "lookback": "1m"}))
-    result = failing_build(workspace)
+def test_an_invalid_attribute_is_an_error(project: Path) -> None:
+    add_rule(project, "attrs.yml", variant(project, schedule={"interval": "5m", "lookback": "1m"}))
+    result = failing_build(project)
     assert "at least schedule.interval" in errors(result)
 
 
@@ -186,16 +178,16 @@ def test_an_invalid_attribute_is_an_error(workspace: Path) -> None:
         (None, "has no regular expressions"),
     ],
 )
-def test_what_kibana_kql_cannot_express(workspace: Path, value: str | None, reason: str) -> None:
-    data = variant(workspace)
+def test_what_kibana_kql_cannot_express(project: Path, value: str | None, reason: str) -> None:
+    data = variant(project)
     selection = data["detection"]["selection"]
     del selection["operationName"]
     if value is None:
         selection["operationName|re"] = "^MICROSOFT\\.SERIALCONSOLE/.*$"
     else:
         selection["operationName"] = value
-    path = add_rule(workspace, "kql.yml", data)
-    result = refusing_build(workspace, {"kibana-kql"})
+    path = add_rule(project, "kql.yml", data)
+    result = refusing_build(project, {"kibana-kql"})
     lines = refusals(result).splitlines()
     assert len(lines) == 1
     assert (
@@ -205,29 +197,29 @@ def test_what_kibana_kql_cannot_express(workspace: Path, value: str | None, reas
     assert reason in lines[0]
 
 
-def test_unreadable_files(workspace: Path) -> None:
-    dangling = workspace / "sigma" / "rules" / "gone.yml"
-    dangling.symlink_to(workspace / "nowhere.yml")
-    binary = add_rule(workspace, "binary.yml", b"title: \xff\xfe\n")
-    result = failing_build(workspace)
+def test_unreadable_files(project: Path) -> None:
+    dangling = project / "sigma" / "rules" / "gone.yml"
+    dangling.symlink_to(project / "nowhere.yml")
+    binary = add_rule(project, "binary.yml", b"title: \xff\xfe\n")
+    result = failing_build(project)
     assert f"{dangling}: cannot read the file" in result.stderr
     assert f"{binary}: cannot read the file" in result.stderr
 
 
-def test_every_bad_rule_is_reported(workspace: Path) -> None:
+def test_every_bad_rule_is_reported(project: Path) -> None:
     """One bad rule does not stop the batch: both are reported, the good rule raises nothing."""
-    first = add_rule(workspace, "a.yml", "title: [\n")
-    second = add_rule(workspace, "b.yml", variant(workspace, logsource=None))
-    result = failing_build(workspace)
+    first = add_rule(project, "a.yml", "title: [\n")
+    second = add_rule(project, "b.yml", variant(project, logsource=None))
+    result = failing_build(project)
     assert f"{first}: invalid YAML" in errors(result)
     assert f"{second}: rule 'Broken variant'" in errors(result)
     assert "azure_vm_serial_console_connect_new_principal_asn.yml" not in errors(result)
     assert "2 error(s)" in result.stderr
 
 
-def test_duplicate_rule_id(workspace: Path) -> None:
-    path = add_rule(workspace, "copy.yml", rule_data(workspace))
-    result = failing_build(workspace)
+def test_duplicate_rule_id(project: Path) -> None:
+    path = add_rule(project, "copy.yml", rule_data(project))
+    result = failing_build(project)
     assert f"{path}: rule " in result.stderr and "is also used by" in result.stderr
 
 
@@ -252,34 +244,34 @@ def test_convert_prints_the_artifact(root: Path, target: str) -> None:
     assert result.stdout == artifact.read_text()
 
 
-def test_check_fails_after_editing_the_rule(workspace: Path, small_project: Path) -> None:
-    path = workspace / "sigma" / RULE
+def test_check_fails_after_editing_the_rule(project: Path, small_project: Path) -> None:
+    path = project / "sigma" / RULE
     path.write_text(path.read_text().replace("CONNECT/ACTION", "DISCONNECT/ACTION"))
     out = small_project / "output"
-    result = run("build", "--check", "--rules", str(workspace / "sigma"), "--output", str(out))
+    result = run("build", "--check", "--rules", str(project / "sigma"), "--output", str(out))
     assert result.exit_code == 1
     for target, suffix in (("kibana-kql", ".kql"), ("eql", ".eql"), ("sentinel-kql", ".kql")):
         assert f"drift: differs: {target}/{RULE.with_suffix(suffix)}" in result.stderr
     assert "drift: differs: manifest.json" in result.stderr
 
 
-def test_check_reports_missing_and_stale(workspace: Path) -> None:
-    out = workspace / "output"
+def test_check_reports_missing_and_stale(project: Path) -> None:
+    out = project / "output"
     (out / "eql" / RULE.with_suffix(".eql")).unlink()
     (out / "leftover.kql").write_text("x")
-    result = run("build", "--check", "--rules", str(workspace / "sigma"), "--output", str(out))
+    result = run("build", "--check", "--rules", str(project / "sigma"), "--output", str(out))
     assert result.exit_code == 1
     assert f"drift: missing: eql/{RULE.with_suffix('.eql')}" in result.stderr
     assert "drift: stale (no rule makes it): leftover.kql" in result.stderr
 
 
-def test_build_refuses_a_file_it_did_not_write(workspace: Path) -> None:
+def test_build_refuses_a_file_it_did_not_write(project: Path) -> None:
     """A file in output/ that its manifest does not list is a user's: the build refuses, names it,
     and deletes nothing (before compiling: no notes are printed)."""
-    out = workspace / "output"
+    out = project / "output"
     (out / "leftover.kql").write_text("x")
     before = read_tree(out)
-    result = run("build", "--rules", str(workspace / "sigma"), "--output", str(out))
+    result = run("build", "--rules", str(project / "sigma"), "--output", str(out))
     assert result.exit_code == 1
     assert result.stderr == (
         f"error: {os.path.realpath(out)}: holds leftover.kql, which its manifest.json does not list, "
@@ -288,9 +280,9 @@ def test_build_refuses_a_file_it_did_not_write(workspace: Path) -> None:
     assert read_tree(out) == before
 
 
-def test_build_removes_stale_artifacts(workspace: Path, small_project: Path) -> None:
+def test_build_removes_stale_artifacts(project: Path, small_project: Path) -> None:
     """A file an earlier build listed in its manifest and no rule makes any more is ours: removed."""
-    out = workspace / "output"
+    out = project / "output"
     manifest = json.loads((out / "manifest.json").read_text())
     stale = out / "eql" / "rules" / "retired.eql"
     stale.write_text("any where true\n")
@@ -298,7 +290,7 @@ def test_build_removes_stale_artifacts(workspace: Path, small_project: Path) -> 
         {"artifact_path": "eql/rules/retired.eql", "sha256": hashlib.sha256(stale.read_bytes()).hexdigest()}
     )
     (out / "manifest.json").write_text(json.dumps(manifest))
-    assert run("build", "--rules", str(workspace / "sigma"), "--output", str(out)).exit_code == 0
+    assert run("build", "--rules", str(project / "sigma"), "--output", str(out)).exit_code == 0
     assert not stale.exists()
     assert read_tree(out) == read_tree(small_project / "output")
 
@@ -314,10 +306,10 @@ def test_targets_lists_targets_log_sources_and_pipelines() -> None:
     assert f"  azure/activitylogs\t{files}" in sentinel
 
 
-def test_a_log_source_without_pipelines_names_the_supported_ones(workspace: Path) -> None:
-    data = variant(workspace, logsource={"product": "azure", "service": "nosuchlogs"})
-    path = add_rule(workspace, "unknown_source.yml", data)
-    result = refusing_build(workspace, QUERIES)
+def test_a_log_source_without_pipelines_names_the_supported_ones(project: Path) -> None:
+    data = variant(project, logsource={"product": "azure", "service": "nosuchlogs"})
+    path = add_rule(project, "unknown_source.yml", data)
+    result = refusing_build(project, QUERIES)
     for target in ("kibana-kql", "eql", "sentinel-kql"):
         assert (
             f"{path}: rule 'Broken variant' (0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a01): target {target}: "
@@ -336,11 +328,11 @@ def test_usage_error_exits_2() -> None:
     assert run("build", "--no-such-option").exit_code == 2
 
 
-def test_every_unmapped_field_of_a_rule_is_named_at_once(workspace: Path) -> None:
-    data = variant(workspace, fields=["operationName", "callerIPAddress"])
+def test_every_unmapped_field_of_a_rule_is_named_at_once(project: Path) -> None:
+    data = variant(project, fields=["operationName", "callerIPAddress"])
     data["detection"]["selection"]["operationname"] = "x"
-    path = add_rule(workspace, "unmapped_all.yml", data)
-    result = refusing_build(workspace, QUERIES)
+    path = add_rule(project, "unmapped_all.yml", data)
+    result = refusing_build(project, QUERIES)
     assert (
         f"{path}: rule 'Broken variant' ({VARIANT_ID}): target sentinel-kql: field 'operationname' is not "
         "mapped; field 'callerIPAddress' is not mapped (pipelines "

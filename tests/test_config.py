@@ -9,7 +9,6 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import copy_project
 
 from support.grammars import KustoAnalyzer
 from translator.build import compile_rules
@@ -40,21 +39,15 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
 
 
-@pytest.fixture
-def workspace(small_project: Path, tmp_path: Path) -> Path:
-    copy_project(small_project, tmp_path)
-    return tmp_path
-
-
 def write_config(folder: Path, text: str) -> Path:
     path = folder / "translator.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def built(workspace: Path, config_text: str) -> dict[str, bytes]:
-    """The files a build of the workspace's rules makes under this configuration."""
-    build = compile_rules(workspace / "sigma", config=load_config(write_config(workspace, config_text)))
+def built(project: Path, config_text: str) -> dict[str, bytes]:
+    """The files a build of the project's rules makes under this configuration."""
+    build = compile_rules(project / "sigma", config=load_config(write_config(project, config_text)))
     assert not build.errors
     return {path.as_posix(): content for path, content in build.files().items()}
 
@@ -139,16 +132,16 @@ def test_every_default_written_out_reproduces_output(root: Path, tmp_path: Path)
         ("kibana = [\n", "cannot read the configuration: "),
     ],
 )
-def test_a_bad_configuration_is_one_clear_error(workspace: Path, text: str, message: str) -> None:
-    config = write_config(workspace, text)
-    output = workspace / "output"
+def test_a_bad_configuration_is_one_clear_error(project: Path, text: str, message: str) -> None:
+    config = write_config(project, text)
+    output = project / "output"
     before = read_tree(output)
-    for command in (["build", "--rules", str(workspace / "sigma"), "--output", str(output)], ["config"]):
+    for command in (["build", "--rules", str(project / "sigma"), "--output", str(output)], ["config"]):
         result = run(*command, "--config", str(config))
         assert result.exit_code == 1
         assert "Traceback" not in result.output + result.stderr
         (line,) = result.stderr.splitlines()
-        assert line.startswith(f"error: {config}: {message.format(dir=workspace)}")
+        assert line.startswith(f"error: {config}: {message.format(dir=project)}")
     assert read_tree(output) == before
 
 
@@ -180,10 +173,10 @@ def test_config_prints_each_value_and_where_it_comes_from(tmp_path: Path) -> Non
 
 
 def test_index_and_watchlist_change_exactly_those(
-    small_project: Path, workspace: Path, kusto: KustoAnalyzer
+    small_project: Path, project: Path, kusto: KustoAnalyzer
 ) -> None:
     files = built(
-        workspace,
+        project,
         "[kibana.index]\n'azure/activitylogs' = ['team-azure-*', 'archive-azure-*']\n"
         "[sentinel.watchlist]\nalias = 'TeamAsn'\n",
     )
@@ -203,9 +196,9 @@ def test_index_and_watchlist_change_exactly_those(
     assert yaml.safe_load(files[f"sentinel-rules/{RULE}.yaml"])["query"] == query
 
 
-def test_watchlist_columns_and_a_pipeline_variable(small_project: Path, workspace: Path) -> None:
+def test_watchlist_columns_and_a_pipeline_variable(small_project: Path, project: Path) -> None:
     files = built(
-        workspace,
+        project,
         "[sentinel.watchlist]\nrange_column = 'cidr'\ncolumns.CallerIpAddressAsn = 'asn'\n"
         "[pipeline_vars.'azure_activitylogs_to_sentinel.yml']\n"
         "data_connectors = [{connectorId = 'TeamConnector', dataTypes = ['AzureActivity']}]\n",
@@ -221,9 +214,9 @@ def test_watchlist_columns_and_a_pipeline_variable(small_project: Path, workspac
     assert {p for p in files if files[p] != before[p]} == {*SENTINEL_FILES, "manifest.json"}
 
 
-def test_kibana_defaults_and_alert_grouping(small_project: Path, workspace: Path) -> None:
+def test_kibana_defaults_and_alert_grouping(small_project: Path, project: Path) -> None:
     files = built(
-        workspace,
+        project,
         "[kibana]\nenabled = false\ntags = ['Team: Blue']\n"
         "rule_id_namespace = '00000000-0000-4000-8000-000000000001'\n"
         "[sentinel.alert_grouping]\nenabled = true\nmatching_method = 'Selected'\n"
@@ -245,11 +238,11 @@ def test_kibana_defaults_and_alert_grouping(small_project: Path, workspace: Path
     assert grouping["groupByEntities"] == ["Account"] and grouping["lookbackDuration"] == "PT1H"
 
 
-def test_an_extra_pipeline_applies_after_ours(small_project: Path, workspace: Path) -> None:
+def test_an_extra_pipeline_applies_after_ours(small_project: Path, project: Path) -> None:
     """It renames an ECS field, a name that exists only once our pipelines have mapped the rule."""
-    (workspace / "team").mkdir()
-    (workspace / "team" / "rename.yml").write_text(RENAME)
-    files = built(workspace, "[pipelines]\necs = ['team/rename.yml']\n")
+    (project / "team").mkdir()
+    (project / "team" / "rename.yml").write_text(RENAME)
+    files = built(project, "[pipelines]\necs = ['team/rename.yml']\n")
     before = default_files(small_project)
     old = "azure.activitylogs.identity.authorization.evidence.principal_id"
     for path in (KQL, EQL):
@@ -266,14 +259,14 @@ def test_an_extra_pipeline_applies_after_ours(small_project: Path, workspace: Pa
         assert files[path] == before[path]
 
 
-def test_targets_from_the_file_and_the_command_line(workspace: Path) -> None:
-    files = built(workspace, "[build]\ntargets = ['kibana-rules']\n")
+def test_targets_from_the_file_and_the_command_line(project: Path) -> None:
+    files = built(project, "[build]\ntargets = ['kibana-rules']\n")
     assert set(files) == {NDJSON, "manifest.json"}
     assert len(json.loads(files[NDJSON].splitlines()[1])["query"]) > 0  # the EQL rule is still there
-    config = write_config(workspace, "[build]\ntargets = ['kibana-rules']\noutput = 'out'\n")
-    result = run("build", "--config", str(config), "--rules", str(workspace / "sigma"), "--target", "eql")
+    config = write_config(project, "[build]\ntargets = ['kibana-rules']\noutput = 'out'\n")
+    result = run("build", "--config", str(config), "--rules", str(project / "sigma"), "--target", "eql")
     assert result.exit_code == 0, result.stderr
-    assert {p.as_posix() for p in read_tree(workspace / "out")} == {EQL, "manifest.json"}
+    assert {p.as_posix() for p in read_tree(project / "out")} == {EQL, "manifest.json"}
 
 
 def test_the_fingerprint_keys_every_setting_and_pipeline_byte(tmp_path: Path) -> None:
@@ -290,28 +283,28 @@ def test_the_fingerprint_keys_every_setting_and_pipeline_byte(tmp_path: Path) ->
 
 
 def test_the_cache_never_serves_another_configurations_artifacts(
-    small_project: Path, workspace: Path, tmp_path: Path
+    small_project: Path, project: Path, tmp_path: Path
 ) -> None:
     from translator.cache import Cache
 
     cache = Cache(tmp_path / "cache")
-    config = load_config(write_config(workspace, "[sentinel.watchlist]\nalias = 'TeamAsn'\n"))
-    with_config = compile_rules(workspace / "sigma", cache=cache, config=config)
-    without = compile_rules(workspace / "sigma", cache=cache)
+    config = load_config(write_config(project, "[sentinel.watchlist]\nalias = 'TeamAsn'\n"))
+    with_config = compile_rules(project / "sigma", cache=cache, config=config)
+    without = compile_rules(project / "sigma", cache=cache)
     assert without.cache_hits == 0
     assert b"TeamAsn" in with_config.files()[PurePosixPath(SENTINEL)]
     assert {p.as_posix(): c for p, c in without.files().items()} == default_files(small_project)
 
 
 def test_the_configuration_is_found_in_the_current_folder(
-    workspace: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_config(workspace, "[build]\noutput = 'team-output'\n")
-    monkeypatch.chdir(workspace)
+    write_config(project, "[build]\noutput = 'team-output'\n")
+    monkeypatch.chdir(project)
     assert load_config(None).get("build", "output") == "team-output"
     result = run("build")
     assert result.exit_code == 0, result.stderr
-    assert (workspace / "team-output" / f"{SENTINEL}").is_file()
+    assert (project / "team-output" / f"{SENTINEL}").is_file()
 
 
 def test_a_configuration_is_checked_before_anything_runs(tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_project
 
 from translator.build import compile_rules
 from translator.config import DEFAULT, Config
@@ -80,13 +79,6 @@ def build(rules: Path, output: Path, *extra: str) -> Run:
         time.monotonic() - start,
         usage.ru_maxrss / 1024,
     )
-
-
-@pytest.fixture
-def project(small_project: Path, tmp_path: Path) -> Path:
-    """A copy of a one-rule project's rules and of the output/ they compile to."""
-    copy_project(small_project, tmp_path)
-    return tmp_path
 
 
 def good_rule(root: Path) -> dict:
