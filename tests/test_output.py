@@ -107,12 +107,12 @@ def test_sentinel_artifacts_analyse_cleanly(root: Path, kusto: KustoAnalyzer) ->
 
 def test_the_manifest_is_json_text_with_an_indent_of_two(build: Build) -> None:
     """The manifest is laid out by hand over the C encoder (translator/build.py, _indented): exactly what
-    json_text(indent=2) writes, on the real manifest and on values with quotes, line breaks and null."""
+    json_text(indent=2) writes, on the real manifest and on values with quotes, line breaks, % and null."""
     manifest = build.manifest()
     assert manifest == (json_text(json.loads(manifest), indent=2) + "\n").encode()
     awkward = {
-        "compiler": {"a": 'q"\\', "b": "\u2028\x85é"},
+        "compiler": {"a": 'q"\\', "b": "\u2028\x85é", "c%s": "%"},
         "artifacts": [],
-        "refused": [{"reason": "x\ny", "target": None}],
+        "refused": [{"reason": "x\ny", "target": None}, {"reason": "100%s %d", "target": "%(t)s"}],
     }
     assert _indented(awkward) == json_text(awkward, indent=2)

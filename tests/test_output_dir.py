@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,7 +36,7 @@ EXTRA = RULE.with_name("extra_copy.yml")
 REFUSE = "refusing to replace the folder"
 RENAME = "renameat2" if sys.platform == "linux" else "renameatx_np"
 
-Tree = dict[PurePosixPath, bytes]
+Tree = dict[str, bytes]
 
 
 @pytest.fixture
@@ -90,10 +90,10 @@ def owned_tree(output: Path) -> Tree:
         for name in names:
             path = Path(folder, name)
             assert stat.S_ISREG(os.lstat(path).st_mode), path
-            files[PurePosixPath(path.relative_to(output).as_posix())] = path.read_bytes()
-    manifest = json.loads(files[PurePosixPath("manifest.json")])
-    listed = {PurePosixPath(e["artifact_path"]): e["sha256"] for e in manifest["artifacts"]}
-    assert set(files) == {PurePosixPath("manifest.json"), *listed}
+            files[path.relative_to(output).as_posix()] = path.read_bytes()
+    manifest = json.loads(files["manifest.json"])
+    listed = {e["artifact_path"]: e["sha256"] for e in manifest["artifacts"]}
+    assert set(files) == {"manifest.json", *listed}
     for path, digest in listed.items():
         assert hashlib.sha256(files[path]).hexdigest() == digest, path
     return files

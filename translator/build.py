@@ -24,7 +24,7 @@ from translator.cache import RULE, Cache, fingerprint, rule_key
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.json_text import json_string
-from translator.output_read import MANIFEST
+from translator.output_read import MANIFEST, path_order
 from translator.results import Artifact, RuleResult
 from translator.rule_file import discover, read_rule
 from translator.versions import compiler_versions
@@ -53,7 +53,7 @@ class Build:
     errors: list[RuleError] = field(default_factory=list)
     refusals: list[tuple[RuleRef, RuleError]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    owners: dict[PurePosixPath, RuleRef] = field(default_factory=dict)  # artifact path -> its rule
+    owners: dict[str, RuleRef] = field(default_factory=dict)  # artifact path -> its rule
     rules: int = 0
     cache_hits: int = 0
     workers: int = 1
@@ -70,7 +70,7 @@ class Build:
         self.owners.update((a.path, ref) for a in result.artifacts)
         self.refusals += [(ref, e) for e in result.refusals]
 
-    def files(self) -> dict[PurePosixPath, bytes]:
+    def files(self) -> dict[str, bytes]:
         """The complete contents of output/: the artifacts and the manifest that lists them."""
         files = {a.path: a.content for a in self.artifacts}
         files[MANIFEST] = self.manifest()
@@ -84,10 +84,10 @@ class Build:
                 "rule_path": self.rule_path(self.owners[a.path].rel_path),
                 "target": a.target,
                 "kind": a.kind,
-                "artifact_path": a.path.as_posix(),
+                "artifact_path": a.path,
                 "sha256": hashlib.sha256(a.content).hexdigest(),
             }
-            for a in sorted(self.artifacts, key=lambda a: a.path.parts)  # as PurePosixPath sorts, faster
+            for a in sorted(self.artifacts, key=lambda a: path_order(a.path))
         ]
         refused = sorted(
             (
@@ -134,12 +134,14 @@ def _indented(manifest: dict[str, Any]) -> str:
     compactly, in C, and laid out here; tests/test_output.py compares this with json_text(indent=2).
     """
 
+    layouts: dict[tuple[str, tuple[str, ...]], str] = {}  # entries share their keys: encode them once
+
     def entry(item: dict[str, str], indent: str = "    ") -> str:
-        return (
-            f"{indent}{{\n"
-            + ",\n".join(f"{indent}  {json_string(k)}: {json_string(v)}" for k, v in item.items())
-            + f"\n{indent}}}"
-        )
+        shape = (indent, tuple(item))
+        if shape not in layouts:
+            lines = (f"{indent}  {json_string(k).replace('%', '%%')}: %s" for k in item)
+            layouts[shape] = f"{indent}{{\n" + ",\n".join(lines) + f"\n{indent}}}"
+        return layouts[shape] % tuple(map(json_string, item.values()))
 
     parts = [
         f"  {json_string(name)}: "

@@ -14,9 +14,9 @@ import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-MANIFEST = PurePosixPath("manifest.json")
+MANIFEST = "manifest.json"
 
 
 class OutputError(Exception):
@@ -26,6 +26,11 @@ class OutputError(Exception):
         super().__init__(f"{folder}: {reason}")
 
 
+def path_order(path: str) -> list[str]:
+    """The sort key of a relative POSIX path: by its parts, as PurePosixPath sorts ("a/b" before "a-b")."""
+    return path.split("/")
+
+
 def resolve(output: Path) -> Path:
     """The absolute output path, its parents' symlinks resolved but not its own (a symlink is refused)."""
     if output.name in ("", ".."):
@@ -33,8 +38,8 @@ def resolve(output: Path) -> Path:
     return Path(os.path.realpath(output.parent)) / output.name
 
 
-def read_tree(root: Path) -> dict[PurePosixPath, bytes]:
-    """Every file under root (symlinks followed, as --check always read it), by relative path."""
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every file under root (symlinks followed, as --check always read it), by relative POSIX path."""
     if not root.is_dir():
         return {}
     files = {}
@@ -44,11 +49,11 @@ def read_tree(root: Path) -> dict[PurePosixPath, bytes]:
             path = os.path.join(directory, name)
             if os.path.isfile(path):
                 with open(path, "rb") as f:
-                    files[PurePosixPath(name if rel == "." else f"{rel}/{name}")] = f.read()
+                    files[name if rel == "." else f"{rel}/{name}"] = f.read()
     return files
 
 
-def differences(output: Path, files: dict[PurePosixPath, bytes]) -> list[str]:
+def differences(output: Path, files: dict[str, bytes]) -> list[str]:
     """Each path where output/ is not what the build makes: missing, different, or stale.
 
     Read under a shared lock, so a build swapping the folder meanwhile is seen before or after.
@@ -60,7 +65,7 @@ def differences(output: Path, files: dict[PurePosixPath, bytes]) -> list[str]:
     else:
         existing = {}
     lines = []
-    for path in sorted(set(files) | set(existing)):
+    for path in sorted(set(files) | set(existing), key=path_order):
         if path not in existing:
             lines.append(f"missing: {path}")
         elif path not in files:
@@ -100,7 +105,7 @@ def _holds_only(target: Path, listed: dict[str, str]) -> bool:
         for name in filenames:
             path = "" if rel == "." else f"{rel}/"
             path += name
-            if path == MANIFEST.name:
+            if path == MANIFEST:
                 continue
             full = os.path.join(directory, name)
             if path not in listed or not stat.S_ISREG(os.lstat(full).st_mode):

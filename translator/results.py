@@ -16,7 +16,7 @@ from translator.errors import RuleError
 class Artifact:
     target: str  # the query target or the package that made it
     kind: str  # query, kibana-rule, sentinel-rule-yaml, sentinel-arm
-    path: PurePosixPath  # relative to the output directory
+    path: str  # relative to the output directory, POSIX (a plain string: a build handles tens of thousands)
     content: bytes
 
 
@@ -41,7 +41,7 @@ class RuleResult:
             "rel_path": self.rel_path.as_posix(),
             "rule_id": self.rule_id,
             "label": self.label,
-            "artifacts": [[a.target, a.kind, a.path.as_posix(), a.content.decode()] for a in self.artifacts],
+            "artifacts": [[a.target, a.kind, a.path, a.content.decode()] for a in self.artifacts],
             "errors": [_error_json(e) for e in self.errors],
             "refusals": [_error_json(e) for e in self.refusals],
             "notes": self.notes,
@@ -54,7 +54,7 @@ class RuleResult:
             rel_path=PurePosixPath(data["rel_path"]),
             rule_id=data["rule_id"],
             label=data["label"],
-            artifacts=[Artifact(t, k, PurePosixPath(p), c.encode()) for t, k, p, c in data["artifacts"]],
+            artifacts=[Artifact(t, k, str(p), c.encode()) for t, k, p, c in data["artifacts"]],
             errors=[RuleError(*e) for e in data["errors"]],
             refusals=[RuleError(*e) for e in data["refusals"]],
             notes=[str(n) for n in data["notes"]],
