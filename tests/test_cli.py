@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from translator.cli import main
-from translator.output_dir import read_tree
+from translator.output_read import read_tree
 
 RULE = Path("rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml")
 

@@ -14,7 +14,7 @@ from support.grammars import KustoAnalyzer
 from translator.build import compile_rules
 from translator.cli import main
 from translator.config import DEFAULT, TARGET_NAMES, ConfigError, effective, load_config
-from translator.output_dir import read_tree
+from translator.output_read import read_tree
 from translator.packaging import PACKAGES
 from translator.targets import TARGETS
 

@@ -26,7 +26,7 @@ import yaml
 from translator.build import compile_rules
 from translator.config import DEFAULT, Config
 from translator.model import RuleSource
-from translator.output_dir import read_tree
+from translator.output_read import read_tree
 from translator.rule_file import MAX_DEPTH, MAX_RULE_BYTES
 from translator.targets import Rendered, Target
 

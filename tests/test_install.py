@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from translator.output_dir import read_tree
+from translator.output_read import read_tree
 from translator.sigma_cli import BACKEND_IDS, PIPELINE_IDS
 from translator.targets import TARGETS
 from translator.versions import version_line

@@ -13,7 +13,7 @@ from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
 from translator.build import Build, _indented
 from translator.cli import main
 from translator.json_text import json_text
-from translator.output_dir import read_tree
+from translator.output_read import read_tree
 from translator.targets import TARGETS
 from translator.versions import compiler_versions
 

@@ -49,7 +49,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from translator.output_read import MANIFEST, OutputError, describe, locked, read_tree, resolve
+from translator.output_read import MANIFEST, OutputError, describe, locked, resolve
 
 FAULT_ENV = "TRANSLATOR_FAULT"
 FAULT_POINTS = (
@@ -70,11 +70,12 @@ _ATOMIC_RENAME = {"linux": ("renameat2", 2, 1), "darwin": ("renameatx_np", 0x2, 
 _UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
-def check_owned(output: Path, rules: Path) -> None:
-    """Raise OutputError unless the build may write `output`; touches nothing."""
+def check_owned(output: Path, rules: Path, contents: dict[str, bytes] | None = None) -> None:
+    """Raise OutputError unless the build may write `output`; touches nothing. Into `contents`, if given,
+    read every file of the folder (the same walk: a rebuild compares them with the new ones)."""
     target = resolve(output)
     try:
-        _check_place(target, Path(os.path.realpath(rules)))
+        _check_place(target, Path(os.path.realpath(rules)), contents)
         _check_work(target)
     except OSError as e:
         raise OutputError(target, f"cannot be checked: {describe(e)}") from e
@@ -93,11 +94,11 @@ def write_tree(output: Path, files: dict[str, bytes], rules: Path) -> bool:
     except OSError as e:
         raise OutputError(target, f"cannot create its parent folder: {describe(e)}") from e
     with locked(target, shared=False) as parent_fd:
-        check_owned(output, rules)  # again: another build may have run while this one compiled
+        current: dict[str, bytes] = {}
+        check_owned(output, rules, current)  # again: another build may have run while this one compiled
         work = _work(target)
         staging = work / f"new-{secrets.token_hex(8)}"
         existed = os.path.lexists(target)
-        current = _current(target) if existed else {}
         if current == files and not os.path.lexists(work):
             return False
         try:
@@ -126,15 +127,7 @@ def write_tree(output: Path, files: dict[str, bytes], rules: Path) -> bool:
     return True
 
 
-def _current(target: Path) -> dict[str, bytes]:
-    """The files of an owned output folder (check_owned has refused links, special files and others')."""
-    try:
-        return read_tree(target)
-    except OSError as e:
-        raise OutputError(target, f"cannot be read: {describe(e)}") from e
-
-
-def _check_place(target: Path, rules: Path) -> None:
+def _check_place(target: Path, rules: Path, contents: dict[str, bytes] | None) -> None:
     if target == rules:
         raise OutputError(target, "is the rules folder; refusing to replace it")
     if target.is_relative_to(rules):
@@ -156,11 +149,12 @@ def _check_place(target: Path, rules: Path) -> None:
         raise OutputError(target, "is not a folder")
     if not os.access(target.parent, WRITABLE):
         raise OutputError(target, f"cannot be replaced: its parent folder {target.parent} is not writable")
-    _check_tree(target)
+    _check_tree(target, contents)
 
 
-def _check_tree(root: Path) -> None:
-    """Refuse root unless replacing it loses nothing translator did not write."""
+def _check_tree(root: Path, contents: dict[str, bytes] | None) -> None:
+    """Refuse root unless replacing it loses nothing translator did not write; read its files into
+    `contents` if given."""
     listed = _listed(root)
     device = os.lstat(root).st_dev
     for rel, st in _walk(str(root), ""):
@@ -178,6 +172,9 @@ def _check_tree(root: Path) -> None:
         elif listed is None:
             what = f" and no {MANIFEST}, so translator did not build it"
         elif rel == MANIFEST or rel in listed:
+            if contents is not None:
+                with open(os.path.join(root, rel), "rb") as f:
+                    contents[rel] = f.read()
             continue
         else:
             what = f", which its {MANIFEST} does not list, so translator did not write it"
