@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
 from translator.build import Build, _indented
 from translator.cli import main
-from translator.json_text import json_text
+from translator.json_text import json_indented, json_text
 from translator.output_dir import read_tree
 from translator.targets import TARGETS
 from translator.versions import compiler_versions
@@ -116,3 +116,24 @@ def test_the_manifest_is_json_text_with_an_indent_of_two(build: Build) -> None:
         "refused": [{"reason": "x\ny", "target": None}],
     }
     assert _indented(awkward) == json_text(awkward, indent=2)
+
+
+def test_json_indented_is_json_text_with_an_indent_of_two(root: Path) -> None:
+    """ARM templates are laid out over the C encoder (translator/json_text.py, json_indented): exactly
+    what json_text(indent=2) writes, on every committed template and on awkward values."""
+    templates = sorted((root / "output" / "sentinel-arm").rglob("*.json"))
+    assert templates
+    for path in templates:
+        text = path.read_text(encoding="utf-8")
+        assert json_indented(json.loads(text)) + "\n" == text, path
+    awkward = [
+        {},
+        [],
+        {"a": [], "b": {}, "c": [{"d": [1, 2.5, -0.0, True, False, None]}], "e": (1, "x")},
+        ['q"\\', "\u2028\x85é\U0001f600", "x\ny\t", ""],
+        {1: "number key", None: "null key"},
+        "a string",
+        7,
+    ]
+    for value in awkward:
+        assert json_indented(value) == json_text(value, indent=2), value

@@ -14,7 +14,7 @@ import yaml
 from translator.attack import Attack, Technique
 from translator.backends.strings import UNPRINTABLE
 from translator.config import DEFAULT, Config
-from translator.json_text import json_text
+from translator.json_text import json_indented
 from translator.model import Duration, RuleSource
 from translator.packaging.common import derived_id, description, level, rule_date
 from translator.sentinel_schedule import sentinel_windows
@@ -144,7 +144,7 @@ class SentinelRule:
         }
 
     def arm_json(self) -> bytes:
-        return (json_text(self.arm(), indent=2) + "\n").encode()
+        return (json_indented(self.arm()) + "\n").encode()
 
 
 def arm_literal(value: Any) -> Any:
