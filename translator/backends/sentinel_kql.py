@@ -125,6 +125,8 @@ class SentinelKqlBackend(KustoBackend):
         """Unprintable characters as \\uXXXX. Kusto.Language reads the hex digits of \\u for as long as
         they come (KustoFacts.DecodeHex), so a hex digit straight after such an escape is one too:
         "\\u0000a" could read as U+000A, "\\u0000\\u0061" reads the same either way."""
+        if strings.only_escaped(text, self.string_escapes):  # no \\u escape, so no digit after one
+            return text.translate(str.maketrans(self.string_escapes))
         out, after_escape = [], False
         for char in text:
             if char in self.string_escapes:
