@@ -46,17 +46,21 @@ def _layout(value: Any, newline: str) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
-        inner = newline + "  "
         if not all(isinstance(key, str) for key in value):
             raise _NotLaidOut  # json turns numbers and null into keys by rules of its own
-        items = (inner + _encode_string(k) + ": " + _layout(v, inner) for k, v in value.items())
-        return "{" + ",".join(items) + newline + "}"
+        inner = newline + "  "
+        items = [
+            _encode_string(k) + ": " + (_encode_string(v) if isinstance(v, str) else _layout(v, inner))
+            for k, v in value.items()
+        ]
+        return "{" + inner + ("," + inner).join(items) + newline + "}"
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"
         inner = newline + "  "
-        return "[" + ",".join(inner + _layout(v, inner) for v in value) + newline + "]"
-    return json.dumps(value, ensure_ascii=False)  # a number, true, false or null: the C encoder
+        items = [_encode_string(v) if isinstance(v, str) else _layout(v, inner) for v in value]
+        return "[" + inner + ("," + inner).join(items) + newline + "]"
+    return _encode_scalar(value)  # a number, true, false or null
 
 
 def json_string(value: str | None) -> str:
@@ -71,3 +75,4 @@ def json_string(value: str | None) -> str:
 
 
 _encode_string = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
+_encode_scalar = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False)
