@@ -32,7 +32,7 @@ from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString, SpecialChars
 
-from translator.backends import strings
+from translator.backends import NO_FORMAT_PIPELINES, strings
 from translator.backends.elastic_fields import PipelineFields
 
 
@@ -40,6 +40,7 @@ class ElasticEqlBackend(PipelineFields, EqlBackend):
     """EQL in Elasticsearch syntax (`:` case-insensitive, `==` exact)."""
 
     name: ClassVar[str] = "Elasticsearch EQL"
+    output_format_processing_pipeline = NO_FORMAT_PIPELINES  # type: ignore[assignment]
     formats: ClassVar[dict[str, str]] = {"default": "EQL query: any where <condition>"}
 
     # The stock backend ranks OR above AND; EQL binds NOT, then AND, then OR, as the base class says.

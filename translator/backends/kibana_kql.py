@@ -32,7 +32,7 @@ from sigma.processing.transformations import AddConditionTransformation, CaseTra
 from sigma.rule import SigmaDetectionItem
 from sigma.types import SigmaCompareExpression, SigmaString, SpecialChars
 
-from translator.backends import strings
+from translator.backends import NO_FORMAT_PIPELINES, strings
 from translator.backends.elastic_fields import PipelineFields
 
 
@@ -40,6 +40,7 @@ class KibanaKqlBackend(PipelineFields, TextQueryBackend):
     """Sigma to Kibana KQL; `notes` lists the matches a case-sensitive keyword field narrows."""
 
     name: ClassVar[str] = "Kibana KQL"
+    output_format_processing_pipeline = NO_FORMAT_PIPELINES  # type: ignore[assignment]
     formats: ClassVar[dict[str, str]] = {"default": "Kibana Query Language (kuery) query"}
     requires_pipeline: ClassVar[bool] = True
 
