@@ -65,7 +65,7 @@ def compile_rule(
 
 def _add(result: RuleResult, target: str, kind: str, directory: str, suffix: str, content: bytes) -> None:
     """An artifact on the path that mirrors the rule's: <directory>/<path under rules/ + suffix>."""
-    path = PurePosixPath(directory) / result.rel_path.with_suffix(suffix)
+    path = PurePosixPath(directory, result.rel_path.with_suffix(suffix))
     result.artifacts.append(Artifact(target, kind, path, content))
 
 
