@@ -332,10 +332,12 @@ def test_a_compiler_defect_on_one_rule_does_not_end_the_batch(
     write(project, "other.yml", hostile(root))
     render = Target.render
 
-    def broken(target: Target, source: RuleSource, config: Config = DEFAULT) -> Rendered:
+    def broken(
+        target: Target, source: RuleSource, config: Config = DEFAULT, processed: dict | None = None
+    ) -> Rendered:
         if target.name == "eql" and source.rule_id == BAD_ID:
             raise TypeError("boom")
-        return render(target, source, config)
+        return render(target, source, config, processed)
 
     monkeypatch.setattr(Target, "render", broken)
     result = compile_rules(project / "sigma")

@@ -15,12 +15,18 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from support.corpus import Entry, load, merge
 from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
 from support.kusto_exec import Workspace
 from support.records import BASE
 from support.semantics import NOW, eql_matches, kibana_matches, sentinel_matches, sentinel_row
+from translator.backends import strings
+from translator.backends.eql import ElasticEqlBackend
+from translator.backends.kibana_kql import KibanaKqlBackend
+from translator.backends.sentinel_kql import SentinelKqlBackend
 from translator.build import Build, compile_rules
 
 RULE = Path("rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml")
@@ -155,3 +161,29 @@ def test_a_field_name_cannot_become_query_syntax(
     assert kibana_matches(kql, claim_corpus) == only
     assert eql_matches(eql, claim_corpus) == only
     assert sentinel_matches(sentinel, claim_corpus, workspace, False) == only
+
+
+def _escape_per_character(text: str, table: dict[str, str], other: Any) -> str:
+    """strings.escape as a loop over the characters, without its str.translate fast path."""
+    out = [
+        table[c] if c in table else other(c) if other and strings.UNPRINTABLE.match(c) else c for c in text
+    ]
+    return "".join(out)
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(st.text(st.sampled_from('ab01\\"*:() \t\r\n\x00\x1f\x7f\x85\u2028é') | st.characters(), max_size=30))
+def test_escaping_by_translate_is_escaping_each_character(text: str) -> None:
+    """The backends escape values by str.translate where their table covers every character that
+    needs escaping (strings.only_escaped): the same text as escaping one character at a time."""
+    unicode = lambda c: f"\\u{{{ord(c):02x}}}"  # noqa: E731
+    for table, other in [
+        (KibanaKqlBackend.quoted_escapes, None),
+        (KibanaKqlBackend.unquoted_escapes, None),
+        (ElasticEqlBackend.string_escapes, unicode),
+    ]:
+        assert strings.escape(text, table, other) == _escape_per_character(text, table, other)
+    sentinel = SentinelKqlBackend()
+    if not strings.only_escaped(text, sentinel.string_escapes):
+        return
+    assert sentinel._escape(text) == _escape_per_character(text, sentinel.string_escapes, None)

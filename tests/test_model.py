@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from translator.model import Duration, FirstSeen, Schedule
+from support.cases import case_rule, load_cases
+from translator.model import Duration, FirstSeen, Schedule, sigma_rule
+from translator.rule_file import discover, parse_yaml, read_rule
 
 
 @pytest.mark.parametrize(
@@ -59,3 +64,42 @@ def test_schedule_rejects(value: object, message: str) -> None:
 def test_first_seen_rejects(value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FirstSeen.from_attribute(value)
+
+
+def _containers(value: Any) -> list[Any]:
+    """Every list and dict in a YAML mapping, itself included."""
+    if isinstance(value, dict):
+        return [value] + [c for v in value.values() for c in _containers(v)]
+    if isinstance(value, list):
+        return [value] + [c for v in value for c in _containers(v)]
+    return []
+
+
+def _reachable(root: object) -> set[int]:
+    """The ids of every object reachable from `root` through attributes and container items."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, (str, int, float, type(None), type)):
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack += list(item)
+        elif hasattr(item, "__dict__"):
+            stack += list(vars(item).values())
+    return seen
+
+
+def test_a_rule_shares_no_list_or_dict_with_its_mapping(root: Path) -> None:
+    """sigma_rule copies only what SigmaRule.from_dict keeps of the mapping: nothing the rule holds, at
+    any depth, is a list or dict of the mapping (a pipeline changing the rule would change it)."""
+    rules_dir = root / "sigma"
+    mappings = [parse_yaml(read_rule(path, rules_dir))[0] for path in discover(rules_dir)]
+    mappings += [case_rule(case) for case in load_cases()]
+    for data in mappings:
+        rule = sigma_rule(data)
+        shared = [c for c in _containers(data) if id(c) in _reachable(rule)]
+        assert shared == [], data.get("title")

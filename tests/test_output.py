@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
-from translator.build import Build, _indented
+from translator.build import Build
 from translator.cli import main
-from translator.json_text import json_text
+from translator.json_text import json_indented, json_text
 from translator.output_read import read_tree
 from translator.targets import TARGETS
 from translator.versions import compiler_versions
@@ -106,13 +106,28 @@ def test_sentinel_artifacts_analyse_cleanly(root: Path, kusto: KustoAnalyzer) ->
 
 
 def test_the_manifest_is_json_text_with_an_indent_of_two(build: Build) -> None:
-    """The manifest is laid out by hand over the C encoder (translator/build.py, _indented): exactly what
-    json_text(indent=2) writes, on the real manifest and on values with quotes, line breaks, % and null."""
+    """The manifest is laid out by json_indented (below): exactly what json_text(indent=2) writes."""
     manifest = build.manifest()
     assert manifest == (json_text(json.loads(manifest), indent=2) + "\n").encode()
-    awkward = {
-        "compiler": {"a": 'q"\\', "b": "\u2028\x85é", "c%s": "%"},
-        "artifacts": [],
-        "refused": [{"reason": "x\ny", "target": None}, {"reason": "100%s %d", "target": "%(t)s"}],
-    }
-    assert _indented(awkward) == json_text(awkward, indent=2)
+
+
+def test_json_indented_is_json_text_with_an_indent_of_two(root: Path) -> None:
+    """ARM templates are laid out over the C encoder (translator/json_text.py, json_indented): exactly
+    what json_text(indent=2) writes, on every committed template and on awkward values."""
+    templates = sorted((root / "output" / "sentinel-arm").rglob("*.json"))
+    assert templates
+    for path in templates:
+        text = path.read_text(encoding="utf-8")
+        assert json_indented(json.loads(text)) + "\n" == text, path
+    awkward = [
+        {},
+        [],
+        {"a": [], "b": {}, "c": [{"d": [1, 2.5, -0.0, True, False, None]}], "e": (1, "x")},
+        ['q"\\', "\u2028\x85é\U0001f600", "x\ny\t", ""],
+        {1: "number key", None: "null key"},
+        {"c%s": "%", "refused": [{"reason": "100%s %d", "target": None}]},
+        "a string",
+        7,
+    ]
+    for value in awkward:
+        assert json_indented(value) == json_text(value, indent=2), value

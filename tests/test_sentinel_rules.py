@@ -15,7 +15,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import translator.packaging.sentinel as sentinel_packaging
 from support import records, sentinel_checks, sentinel_entra_ingest, sentinel_ingest
 from support.attack_data import attack_data
 from support.corpus import merge
@@ -27,6 +26,7 @@ from translator.build import Build
 from translator.errors import RuleError
 from translator.model import Duration
 from translator.packaging.sentinel import SentinelRuleBuilder
+from translator.packaging.sentinel_yaml import SentinelDumper
 from translator.targets import TARGETS
 
 UPDATE_USER = {"selection": {"operationName": "Update user"}, "condition": "selection"}
@@ -258,20 +258,20 @@ class _PythonDumper(yaml.SafeDumper):
     """The Sentinel dumper's representer on PyYAML's pure-Python emitter."""
 
 
-_PythonDumper.add_representer(str, sentinel_packaging._Dumper.yaml_representers[str])
+_PythonDumper.add_representer(str, SentinelDumper.yaml_representers[str])
 
 
 def _both_emitters(value: Any) -> tuple[str, str]:
     options = {"sort_keys": False, "allow_unicode": True, "width": 1000}
     return (
-        yaml.dump(value, Dumper=sentinel_packaging._Dumper, **options),
+        yaml.dump(value, Dumper=SentinelDumper, **options),
         yaml.dump(value, Dumper=_PythonDumper, **options),
     )
 
 
 def test_libyaml_writes_every_committed_sentinel_rule_as_the_python_emitter_does(build: Build) -> None:
     """The fast (libyaml) emitter is an optimisation: it must not change a byte of any rule file."""
-    assert sentinel_packaging._Dumper.__mro__[1] is yaml.CSafeDumper
+    assert SentinelDumper.__mro__[1] is yaml.CSafeDumper
     files = [a for a in build.artifacts if a.kind == "sentinel-rule-yaml"]
     assert files
     for artifact in files:
@@ -290,3 +290,23 @@ def test_libyaml_and_python_emitters_agree_on_any_text(first: str, second: str) 
     assert yaml.safe_load(fast) == value == yaml.safe_load(python)
     if all(ord(c) <= 0xFFFF for c in first + second):
         assert fast == python
+
+
+def test_the_dumpers_direct_nodes_are_those_of_pyyamls_representer() -> None:
+    """SentinelDumper makes the nodes of plain data itself (a dict or list met twice is one node, an
+    alias); values of other types, and other dump options, take PyYAML's representer as before."""
+
+    class Representer(yaml.CSafeDumper):  # type: ignore[misc,name-defined]
+        """SentinelDumper's str representer on PyYAML's own representer, over the same emitter."""
+
+    Representer.add_representer(str, SentinelDumper.yaml_representers[str])
+    shared = {"k": ["v", 1, True, None]}
+    values: list[Any] = [
+        {"a": shared, "b": shared, "c": [shared, []], "d": {}, "e": -3, "f": False, "g": "x\ny"},
+        {"tuple": (1, 2), "float": 1.5, "date": datetime(2024, 1, 2)},
+        ["plain", "", "\u2028", "a\n\n", "true", "null", "01", "#x", "é"],
+    ]
+    for value in values:
+        for options in ({}, {"default_flow_style": None}, {"default_style": "'"}):
+            expected = yaml.dump(value, Dumper=Representer, sort_keys=False, **options)
+            assert yaml.dump(value, Dumper=SentinelDumper, sort_keys=False, **options) == expected

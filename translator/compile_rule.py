@@ -20,7 +20,7 @@ from translator.loader import load_rule
 from translator.model import RuleSource
 from translator.packaging import PACKAGES
 from translator.results import Artifact, RuleResult
-from translator.targets import TARGETS, Rendered
+from translator.targets import TARGETS, Processed, Rendered
 
 T = TypeVar("T")
 INTERNAL = "internal error"
@@ -97,8 +97,9 @@ def _queries(result: RuleResult, source: RuleSource, config: Config) -> dict[str
     wanted = set(config.targets)
     used = wanted | {name for p in PACKAGES if p.name in wanted for name in p.uses}
     queries: dict[str, Rendered] = {}
+    processed: dict[str, Processed] = {}  # the rule processed once per model (Processed.adopt)
     for target in (t for t in TARGETS.values() if t.name in used):
-        render = lambda: target.render(source, config)  # noqa: B023, E731
+        render = lambda: target.render(source, config, processed)  # noqa: B023, E731
         try:
             rendered = _guarded(source.path, source.label, target.name, render)
         except RuleError as e:

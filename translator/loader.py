@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -14,7 +13,7 @@ from sigma.rule import SigmaRule
 
 from translator.attack import attack
 from translator.errors import RuleError
-from translator.model import FirstSeen, RuleSource, Schedule, guide_from_attribute
+from translator.model import FirstSeen, RuleSource, Schedule, guide_from_attribute, sigma_rule
 from translator.rule_file import parse_yaml, read_rule
 from translator.rule_schema import check_shape
 
@@ -55,7 +54,7 @@ def load_rule(path: Path, rules_dir: Path, text: str | None = None) -> RuleSourc
     label = _label(data)
     try:
         check_shape(data)
-        rule = SigmaRule.from_dict(copy.deepcopy(data))
+        rule = sigma_rule(data)
         _check_conditions(rule, data["detection"])
         for condition in rule.detection.parsed_condition:
             _ = condition.parsed  # parse now: a bad condition is a load error, not a render error

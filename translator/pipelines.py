@@ -85,7 +85,11 @@ def supported(model: str) -> list[LogSource]:
 
 def pipeline_files(model: str, logsource: SigmaLogSource) -> tuple[Path, ...]:
     """The pipelines that map a rule of `logsource` to `model`, in order; ValueError saying why none do."""
-    source = LogSource.of(logsource)
+    return _files(model, LogSource.of(logsource))
+
+
+@cache  # a function of the index alone, asked for each rule and target (an error is not kept)
+def _files(model: str, source: LogSource) -> tuple[Path, ...]:
     entry = _index().get(source, {})
     if model in entry:
         return tuple(PIPELINES_DIR / name for name in entry[model])

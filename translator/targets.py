@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from sigma.conversion.base import TextQueryBackend
 from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
+from sigma.processing.transformations.placeholder import BasePlaceholderTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaDetections, SigmaLogSource, SigmaRule
 from sigma.types import SigmaNull
 
@@ -55,9 +57,12 @@ class Target:
         key = (logsource.category, logsource.product, logsource.service, logsource.definition)
         return _map_field(self.pipelines(source), key, field, config, self.model)
 
-    def render(self, source: RuleSource, config: Config = DEFAULT) -> Rendered:
+    def render(
+        self, source: RuleSource, config: Config = DEFAULT, processed: dict[str, Processed] | None = None
+    ) -> Rendered:
         """Convert one rule, from a copy of its single parse, or raise RuleError; `config` sets pipeline
-        variables and appends the team's pipelines to ours."""
+        variables and appends the team's pipelines to ours. `processed` (one dict per rule) keeps the
+        rule as this target's pipeline processed it, for the next target of the same model."""
         try:
             paths = self.pipelines(source)
         except ValueError as e:
@@ -69,8 +74,15 @@ class Target:
             )
             joined = load_pipelines(paths, config, self.model)
             backend = self.backend(joined, schedule=source.schedule, first_seen=first_seen)
-            rule = source.fresh_rule()
-            queries = backend.convert_rule(rule)
+            done = processed.get(self.model) if processed is not None else None
+            rule = done.adopt(backend) if done else None
+            if rule is None:
+                rule = source.fresh_rule()
+                queries = backend.convert_rule(rule)
+                if processed is not None:
+                    processed[self.model] = Processed(rule, backend.last_processing_pipeline)
+            else:
+                queries = backend.convert_rule(rule)
         except (SigmaError, ValueError) as e:
             names = [f"pipelines/{p.name}" for p in paths] + [
                 p.path for p in config.extra_pipelines(self.model)
@@ -91,6 +103,56 @@ class Target:
             columns=dict(getattr(backend, "columns", {})),
             summary_columns=tuple(getattr(backend, "summary_columns", ())),
         )
+
+
+@dataclass(frozen=True)
+class Processed:
+    """A rule as a conversion's pipeline processed it, with that pipeline (its per-rule results)."""
+
+    rule: SigmaRule
+    pipeline: ProcessingPipeline
+
+    def adopt(self, backend: TextQueryBackend) -> SigmaRule | None:
+        """Set `backend` up to convert this rule as processed, without processing it again; None where
+        its pipeline could process the rule differently.
+
+        The kibana-kql and eql targets apply the same pipeline object (load_pipelines: one per log
+        source and configuration) and their backends add no pipeline of their own, so their pipelines
+        hold the same items, in order, which make the same changes to the same rule: adopted only if
+        the items are the very same objects. The two pipelines differ only in the variables a backend
+        sets (its name and options), which only placeholder transformations read: none may be among
+        the items. A conversion only reads the rule (it parses the condition anew each time), so the
+        first target's leaves it as processed. Items are bound to one pipeline at a time, so the
+        backend's pipeline is rebuilt with these items, as pySigma's `+` does, as one whose apply()
+        keeps the rule and this run's results. tests/test_pipelines.py compares every project rule and
+        golden case converted both ways.
+        """
+        backend.init_processing_pipeline()  # the pipeline and variables convert_rule would make
+        pipeline = backend.last_processing_pipeline
+        if [id(i) for i in pipeline.items] != [id(i) for i in self.pipeline.items] or any(
+            isinstance(i.transformation, BasePlaceholderTransformation) for i in pipeline.items
+        ):
+            return None
+        pipeline._clear_pipeline()
+        applied = _Applied(
+            items=pipeline.items,
+            postprocessing_items=pipeline.postprocessing_items,
+            finalizers=pipeline.finalizers,
+            vars=pipeline.vars,
+        )
+        done = self.pipeline
+        applied.applied, applied.applied_ids = list(done.applied), set(done.applied_ids)
+        applied.field_name_applied_ids = copy.copy(done.field_name_applied_ids)
+        applied.field_mappings, applied.state = copy.copy(done.field_mappings), dict(done.state)
+        backend.last_processing_pipeline = applied
+        return self.rule
+
+
+class _Applied(ProcessingPipeline):
+    """A pipeline whose run on the rule already happened (Processed.adopt): apply() keeps the rule."""
+
+    def apply(self, rule: SigmaRule) -> SigmaRule:  # type: ignore[override]
+        return rule
 
 
 @lru_cache(maxsize=4096)

@@ -8,11 +8,13 @@ fields (`text_fields`); the pipeline state lists the field-name patterns made fo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaString
 
 from translator.transformations import FIELD_PATTERNS
@@ -25,6 +27,8 @@ class StoredFields:
     types: Mapping[str, str]
     text_fields: Mapping[str, str]  # keyword field -> its text multi-field
     patterns: frozenset[str]
+    # flattened_root per field: the types never change, and a backend asks for each field many times
+    _roots: dict[str, str | None] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, pipeline_vars: Mapping[str, Any], state: Mapping[str, Any]) -> StoredFields:
@@ -41,12 +45,11 @@ class StoredFields:
 
     def flattened_root(self, field: str) -> str | None:
         """The flattened field that `field` is, or is a key of."""
-        parts = field.split(".")
-        for i in range(len(parts), 0, -1):
-            root = ".".join(parts[:i])
-            if self.types.get(root) == "flattened":
-                return root
-        return None
+        if field not in self._roots:
+            parts = field.split(".")
+            roots = (".".join(parts[:i]) for i in range(len(parts), 0, -1))
+            self._roots[field] = next((r for r in roots if self.types.get(r) == "flattened"), None)
+        return self._roots[field]
 
     def is_text(self, field: str) -> bool:
         return self.type_of(field) in TEXT_TYPES
@@ -60,3 +63,27 @@ class StoredFields:
             raise SigmaFeatureNotSupportedByBackendError(
                 f"{field} is an ip field, which takes no wildcards; use the cidr modifier"
             )
+
+
+class PipelineFields:
+    """For the Elastic backends: `_fields`, the StoredFields of the pipeline converting the rule.
+
+    Made once per conversion, not at each of the many questions about fields: they are read from the
+    pipeline's vars and state, which change only while the pipeline processes a rule (apply() makes a
+    new state), never while the backend converts it; a new vars or state object makes them again.
+    """
+
+    last_processing_pipeline: ProcessingPipeline
+    _stored: tuple[object, object, StoredFields] | None = None
+
+    @property
+    def _fields(self) -> StoredFields:
+        pipeline = self.last_processing_pipeline
+        stored = self._stored
+        if stored is None or stored[0] is not pipeline.vars or stored[1] is not pipeline.state:
+            stored = self._stored = (
+                pipeline.vars,
+                pipeline.state,
+                StoredFields.of(pipeline.vars, pipeline.state),
+            )
+        return stored[2]

@@ -32,14 +32,15 @@ from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString, SpecialChars
 
-from translator.backends import strings
-from translator.backends.elastic_fields import StoredFields
+from translator.backends import NO_FORMAT_PIPELINES, strings
+from translator.backends.elastic_fields import PipelineFields
 
 
-class ElasticEqlBackend(EqlBackend):
+class ElasticEqlBackend(PipelineFields, EqlBackend):
     """EQL in Elasticsearch syntax (`:` case-insensitive, `==` exact)."""
 
     name: ClassVar[str] = "Elasticsearch EQL"
+    output_format_processing_pipeline = NO_FORMAT_PIPELINES  # type: ignore[assignment]
     formats: ClassVar[dict[str, str]] = {"default": "EQL query: any where <condition>"}
 
     # The stock backend ranks OR above AND; EQL binds NOT, then AND, then OR, as the base class says.
@@ -103,11 +104,6 @@ class ElasticEqlBackend(EqlBackend):
         if quoted == field_name and any(p.lower() in self.keywords for p in field_name.split(".")):
             return self.field_quote + field_name + self.field_quote  # bare names hold no backtick
         return quoted
-
-    @property
-    def _fields(self) -> StoredFields:
-        pipeline = self.last_processing_pipeline
-        return StoredFields.of(pipeline.vars, pipeline.state)
 
     def _check_field(self, field: str) -> None:
         fields = self._fields

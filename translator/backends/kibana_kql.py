@@ -32,14 +32,15 @@ from sigma.processing.transformations import AddConditionTransformation, CaseTra
 from sigma.rule import SigmaDetectionItem
 from sigma.types import SigmaCompareExpression, SigmaString, SpecialChars
 
-from translator.backends import strings
-from translator.backends.elastic_fields import StoredFields
+from translator.backends import NO_FORMAT_PIPELINES, strings
+from translator.backends.elastic_fields import PipelineFields
 
 
-class KibanaKqlBackend(TextQueryBackend):
+class KibanaKqlBackend(PipelineFields, TextQueryBackend):
     """Sigma to Kibana KQL; `notes` lists the matches a case-sensitive keyword field narrows."""
 
     name: ClassVar[str] = "Kibana KQL"
+    output_format_processing_pipeline = NO_FORMAT_PIPELINES  # type: ignore[assignment]
     formats: ClassVar[dict[str, str]] = {"default": "Kibana Query Language (kuery) query"}
     requires_pipeline: ClassVar[bool] = True
 
@@ -108,11 +109,6 @@ class KibanaKqlBackend(TextQueryBackend):
         self._case_values: dict[str, dict[str, None]] = {}  # field -> values, in order, without repeats
         self._stored_cases: dict[str, str | None] = {}
         self._other_notes: dict[str, None] = {}
-
-    @property
-    def _fields(self) -> StoredFields:
-        pipeline = self.last_processing_pipeline
-        return StoredFields.of(pipeline.vars, pipeline.state)
 
     def escape_and_quote_field(self, field_name: str) -> str:
         if self._fields.is_pattern(field_name):

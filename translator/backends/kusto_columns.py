@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
@@ -117,13 +118,16 @@ def segment(name: str) -> str:
     return "[" + json.dumps(name, ensure_ascii=False) + "]"
 
 
+_DECODER = json.JSONDecoder()
+
+
+@lru_cache(maxsize=4096)  # a function of the text alone, asked again for each mention of a field
 def parse_path(field: str) -> tuple[str, tuple[tuple[str, ...], ...]]:
     """Split `Root.a["b.c"][].d` into ("Root", (("a", "b.c"), ("d",))): the steps between `[]`s."""
     match = IDENTIFIER.match(field)
     if not match:
         raise SigmaFeatureNotSupportedByBackendError(f"mapped field {field!r} is not a Kusto column")
     root, pos, steps, parts = match.group(0), match.end(), [], []
-    decoder = json.JSONDecoder()
     while pos < len(field):
         if field[pos] == "." and (m := IDENTIFIER.match(field, pos + 1)):
             parts.append(m.group(0))
@@ -133,7 +137,7 @@ def parse_path(field: str) -> tuple[str, tuple[tuple[str, ...], ...]]:
             parts = []
             pos += len(EACH)
         elif field.startswith('["', pos):
-            key, end = decoder.raw_decode(field, pos + 1)
+            key, end = _DECODER.raw_decode(field, pos + 1)
             if not field.startswith("]", end):
                 break
             parts.append(key)

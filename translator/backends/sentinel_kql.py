@@ -39,7 +39,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from translator.backends import strings
+from translator.backends import NO_FORMAT_PIPELINES, strings
 from translator.backends.kusto_columns import Column, parse_path, resolve
 from translator.backends.kusto_lists import Shapes, condition, group, in_text, matches_empty
 from translator.backends.kusto_stages import Stages, fields, split
@@ -52,6 +52,7 @@ class SentinelKqlBackend(KustoBackend):
     """Sigma to a Sentinel query over Log Analytics tables; first-seen rules get the full query."""
 
     name: ClassVar[str] = "Microsoft Sentinel KQL"
+    output_format_processing_pipeline = NO_FORMAT_PIPELINES  # type: ignore[assignment]
     formats: ClassVar[dict[str, str]] = {"default": "Kusto query for a Sentinel scheduled rule"}
 
     parenthesize = False
@@ -125,6 +126,8 @@ class SentinelKqlBackend(KustoBackend):
         """Unprintable characters as \\uXXXX. Kusto.Language reads the hex digits of \\u for as long as
         they come (KustoFacts.DecodeHex), so a hex digit straight after such an escape is one too:
         "\\u0000a" could read as U+000A, "\\u0000\\u0061" reads the same either way."""
+        if strings.only_escaped(text, self.string_escapes):  # no \\u escape, so no digit after one
+            return text.translate(str.maketrans(self.string_escapes))
         out, after_escape = [], False
         for char in text:
             if char in self.string_escapes:

@@ -18,6 +18,8 @@ UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 def escape(text: str, table: Mapping[str, str], other: Callable[[str], str] | None = None) -> str:
     """Replace each character found in `table`; `other` renders any remaining UNPRINTABLE one."""
+    if only_escaped(text, table, other is not None):
+        return text.translate(str.maketrans(table))
     out = []
     for char in text:
         if char in table:
@@ -27,6 +29,13 @@ def escape(text: str, table: Mapping[str, str], other: Callable[[str], str] | No
         else:
             out.append(char)
     return "".join(out)
+
+
+def only_escaped(text: str, table: Mapping[str, str], unprintable: bool = True) -> bool:
+    """Whether `table` alone escapes `text`: no UNPRINTABLE character outside it (or `unprintable`
+    false), so that str.translate, in C, gives what a loop over the characters gives. Values
+    rarely hold control characters, and escape tables map single characters (str.maketrans checks)."""
+    return not unprintable or all(char in table for char in UNPRINTABLE.findall(text))
 
 
 def render(
