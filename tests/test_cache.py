@@ -7,9 +7,11 @@ and however many workers run, `translator build` must write exactly what that bu
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -285,3 +287,24 @@ def test_the_default_cache_folder_is_the_users(monkeypatch: pytest.MonkeyPatch, 
         assert cache_module.default_dir() == tmp_path / "translator"
     monkeypatch.setenv(cache_module.ENV_CACHE_DIR, str(tmp_path / "mine"))
     assert cache_module.default_dir() == tmp_path / "mine"
+
+
+def test_clean_up_removes_only_entries_unused_for_a_month(tmp_path: Path) -> None:
+    """Reading an entry renews its mtime once it is a day old (not on every read: a rebuild would write
+    an inode per rule), so the clean-up keeps what builds read and removes what none read for 30 days."""
+    cache = Cache(tmp_path / "cache")
+    day = 86400
+    now = time.time()
+    entries = {}
+    for name, age in {"fresh": 3600, "old": 2 * day, "unused": (cache_module.UNUSED_DAYS + 1) * day}.items():
+        key = name.encode().hex().ljust(64, "0")
+        cache.put_data(cache_module.RULE, key, {"name": name})
+        entries[name] = cache._entry(cache_module.RULE, key)
+        os.utime(entries[name], (now - age, now - age))
+        if name != "unused":
+            assert cache.get_data(cache_module.RULE, key) == {"name": name}
+    fresh, old, unused = entries.values()
+    assert now - 3700 < fresh.stat().st_mtime < now - 3500  # read, but not rewritten
+    assert old.stat().st_mtime >= now - 60  # read when a day old: renewed
+    cache.clean()
+    assert fresh.exists() and old.exists() and not unused.exists()

