@@ -75,14 +75,11 @@ class Target:
             joined = load_pipelines(paths, config, self.model)
             backend = self.backend(joined, schedule=source.schedule, first_seen=first_seen)
             done = processed.get(self.model) if processed is not None else None
-            rule = done.adopt(backend) if done else None
-            if rule is None:
-                rule = source.fresh_rule()
-                queries = backend.convert_rule(rule)
-                if processed is not None:
-                    processed[self.model] = Processed(rule, backend.last_processing_pipeline)
-            else:
-                queries = backend.convert_rule(rule)
+            adopted = done.adopt(backend) if done else None
+            rule = source.fresh_rule() if adopted is None else adopted
+            queries = backend.convert_rule(rule)
+            if processed is not None and adopted is None:
+                processed[self.model] = Processed(rule, backend.last_processing_pipeline)
         except (SigmaError, ValueError) as e:
             names = [f"pipelines/{p.name}" for p in paths] + [
                 p.path for p in config.extra_pipelines(self.model)
