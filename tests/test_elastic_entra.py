@@ -60,11 +60,17 @@ def rule_source(service: str, detection: dict[str, Any]) -> RuleSource:
     return RuleSource(Path("case.yml"), PurePosixPath("case.yml"), rule, Schedule.from_attribute(None), None)
 
 
-def compiled(target: str, service: str, detection: dict[str, Any]) -> str | RuleError:
+def checked_query(target: str, service: str, detection: dict[str, Any], refusal: str | None) -> str | None:
+    """The query the detection compiles to, parsed by the target's grammar; None when the case expects
+    this target to refuse it, after checking that it does, for that reason."""
     try:
-        return TARGETS[target].render(rule_source(service, detection)).text
+        query = TARGETS[target].render(rule_source(service, detection)).text
     except RuleError as e:
-        return e
+        assert refusal and refusal in e.reason, e
+        return None
+    assert not refusal, query
+    parse_kibana_kql(query.rstrip("\n")) if target == "kibana-kql" else parse_eql(query)
+    return query
 
 
 def matches(target: str, query: str, service: str, record: dict[str, Any]) -> bool:
@@ -75,10 +81,6 @@ def matches(target: str, query: str, service: str, record: dict[str, Any]) -> bo
     if target == "kibana-kql":
         return KqlQuery(query.rstrip("\n"), types, elastic_entra_ingest.MULTI_FIELDS).matches(doc)
     return EqlQuery(query).matches(doc)
-
-
-def parsed(target: str, query: str) -> None:
-    parse_kibana_kql(query.rstrip("\n")) if target == "kibana-kql" else parse_eql(query)
 
 
 def set_path(node: Any, path: str, value: Any) -> None:
@@ -120,13 +122,10 @@ FIELD_CASES = [
 @pytest.mark.parametrize(("service", "entry", "target"), FIELD_CASES)
 def test_each_mapped_field(service: str, entry: dict[str, Any], target: str) -> None:
     key = entry["field"] + (f"|{entry['modifier']}" if "modifier" in entry else "")
-    query = compiled(target, service, {"selection": {key: entry["value"]}, "condition": "selection"})
-    refusal = entry.get("refused", {}).get(target)
-    if refusal:
-        assert isinstance(query, RuleError) and refusal in query.reason, query
+    detection = {"selection": {key: entry["value"]}, "condition": "selection"}
+    query = checked_query(target, service, detection, entry.get("refused", {}).get(target))
+    if query is None:
         return
-    assert isinstance(query, str), query
-    parsed(target, query)
     holding, missing = field_records(service, entry)
     assert (matches(target, query, service, holding), matches(target, query, service, missing)) == (
         True,
@@ -165,13 +164,9 @@ CONSTRUCTS = [
 
 @pytest.mark.parametrize(("case", "target"), CONSTRUCTS)
 def test_construct(case: dict[str, Any], target: str) -> None:
-    query = compiled(target, case["service"], case["detection"])
-    refusal = case.get("refused", {}).get(target)
-    if refusal:
-        assert isinstance(query, RuleError) and refusal in query.reason, query
+    query = checked_query(target, case["service"], case["detection"], case.get("refused", {}).get(target))
+    if query is None:
         return
-    assert isinstance(query, str), query
-    parsed(target, query)
     got = {
         r["name"]: matches(target, query, case["service"], merge(base(case["service"]), r["changes"]))
         for r in case["records"]
