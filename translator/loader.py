@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-from sigma.conditions import ConditionIdentifier, ConditionItem, ConditionSelector
+from sigma.conditions import ConditionIdentifier, ConditionItem, ConditionSelector, ParentChainMixin
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
@@ -55,9 +55,11 @@ def load_rule(path: Path, rules_dir: Path, text: str | None = None) -> RuleSourc
     try:
         check_shape(data)
         rule = sigma_rule(data)
-        _check_conditions(rule, data["detection"])
-        for condition in rule.detection.parsed_condition:
-            _ = condition.parsed  # parse now: a bad condition is a load error, not a render error
+        trees = _check_conditions(rule, data["detection"])
+        for condition, tree in zip(rule.detection.parsed_condition, trees, strict=True):
+            # As SigmaCondition.parsed does to a fresh parse, on the one _check_conditions made: a bad
+            # condition is a load error, not a render error, and it is parsed once, not twice.
+            tree.postprocess(rule.detection, source=condition.source)
     except SigmaError as e:
         raise RuleError(path, f"invalid Sigma rule: {e}", label) from e
     except ValueError as e:
@@ -76,17 +78,20 @@ def load_rule(path: Path, rules_dir: Path, text: str | None = None) -> RuleSourc
     return RuleSource(path, rel_path, rule, schedule, first_seen, guide, threat, data)
 
 
-def _check_conditions(rule: SigmaRule, detection: dict[str, Any]) -> None:
-    """Bound what the conditions expand to, before pySigma expands them (ValueError)."""
+def _check_conditions(rule: SigmaRule, detection: dict[str, Any]) -> list[ParentChainMixin]:
+    """Bound what the conditions expand to, before pySigma expands them (ValueError); the parse trees,
+    not yet postprocessed (each a copy of its own)."""
     sizes = {
         name: len(json.dumps(search, ensure_ascii=False, default=str))
         for name, search in detection.items()
         if name not in ("condition", "timeframe")
     }
+    trees = []
     for condition in rule.detection.parsed_condition:
         if _paren_depth(condition.condition) > MAX_CONDITION_DEPTH:
             raise ValueError(f"the condition nests more than {MAX_CONDITION_DEPTH} parentheses")
-        expanded, stack = 0, [(condition.parse(postprocess=False), 0)]
+        trees.append(condition.parse(postprocess=False))
+        expanded, stack = 0, [(trees[-1], 0)]
         while stack:
             item, depth = stack.pop()
             if depth > MAX_CONDITION_DEPTH:
@@ -103,6 +108,7 @@ def _check_conditions(rule: SigmaRule, detection: dict[str, Any]) -> None:
                 f"the condition repeats its searches to {expanded} bytes, above the limit of "
                 f"{MAX_EXPANDED_BYTES}; each reference to a search copies it into the query"
             )
+    return trees
 
 
 def _paren_depth(condition: str) -> int:
