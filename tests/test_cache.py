@@ -107,6 +107,23 @@ def test_editing_one_rule_recompiles_that_rule_only(rules: Path, tmp_path: Path)
     assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
 
 
+def test_a_folder_that_is_not_ours_is_refused_while_changed_rules_compile(
+    rules: Path, tmp_path: Path
+) -> None:
+    """With most rules cached, the output check runs while the edited rule compiles in a worker: a folder
+    the build did not write is still refused, and left as it was, as before a cold compile."""
+    cache = ["--cache-dir", str(tmp_path / "cache"), "--format", "json"]
+    summary(run(rules, tmp_path / "out", *cache))
+    edited = rules / "rules/variants/variant_005.yml"
+    edited.write_text(edited.read_text().replace("level: medium", "level: high"))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("not the translator's")
+    refused = run(rules, theirs, *cache)
+    assert refused.returncode == 1 and "notes.txt" in refused.stderr, refused.stderr
+    assert tree(theirs) == {"notes.txt": b"not the translator's"}
+
+
 def test_a_rebuild_with_no_change_touches_nothing(rules: Path, tmp_path: Path) -> None:
     cache = ["--cache-dir", str(tmp_path / "cache")]
     run(rules, tmp_path / "out", *cache)

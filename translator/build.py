@@ -178,46 +178,68 @@ def compile_rules(
 
 
 def compile_library(
-    library: Library, cache: Cache | None = None, workers: int = 1, progress: Progress | None = None
+    library: Library,
+    cache: Cache | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Build:
     """Compile every rule of the library, from the cache where it has the rule, in workers otherwise.
 
-    A bad rule never stops the others: every error is collected, and so is any failure of the compiler
-    itself on one rule (an internal error, reported as such instead of ending the batch).
+    The rules without a cache entry go to the workers first; this process then runs `meanwhile` (the
+    caller's check of the output folder) and loads the cached rules while they compile, so a rebuild
+    after a small change pays for loading pySigma on one core and for its cached rules on the other. An
+    entry that exists but fails its check is compiled last, here. A bad rule never stops the others:
+    every error is collected, and so is any failure of the compiler itself on one rule (an internal
+    error, reported as such instead of ending the batch).
     """
     build = Build(library.rules_dir)
     build.seconds["read"] = library.seconds
     started = time.perf_counter()
     paths, rules_dir = library.paths, library.rules_dir
     results: list[RuleResult | None] = [None] * len(paths)
-    todo: list[int] = []  # the rules to compile
-    errors = len(library.unreadable)
-    for i, path in enumerate(paths):
-        if i in library.unreadable:
-            rel_path = PurePosixPath(path.relative_to(rules_dir).as_posix())
-            results[i] = RuleResult(rel_path, errors=[library.unreadable[i]])
-            continue
-        results[i] = cache.get(library.keys[i]) if cache else None
-        if results[i] is None:
-            todo.append(i)
-        elif results[i].errors:
-            errors += 1
-    build.cache_hits = len(paths) - len(todo) - len(library.unreadable) if cache else 0
-    done = len(paths) - len(todo)
-    if progress:
-        progress(done, len(paths), errors)
-    build.workers = min(workers, max(1, len(todo) // MIN_RULES_PER_WORKER))
-    jobs = [
-        Job(paths[i], rules_dir, library.texts[i] or "", library.strict, library.config, library.keys[i])
-        for i in todo
-    ]
-    for i, result in zip(todo, _run(jobs, build.workers, cache), strict=True):
-        results[i] = result
-        done += 1
-        errors += bool(result.errors)
+    for i, error in library.unreadable.items():
+        results[i] = RuleResult(PurePosixPath(paths[i].relative_to(rules_dir).as_posix()), errors=[error])
+    readable = [i for i in range(len(paths)) if i not in library.unreadable]
+    cached = {i for i in readable if cache and cache.has(library.keys[i])}
+    todo = [i for i in readable if i not in cached]
+    late: list[int] = []  # an entry that was there but cannot be used (torn, tampered): compiled last, here
+    state = {"done": 0, "errors": len(library.unreadable)}
+
+    def count(result: RuleResult) -> None:
+        state["done"] += 1
+        state["errors"] += bool(result.errors)
         if progress:
-            progress(done, len(paths), errors)
-    if cache and todo:
+            progress(state["done"] + len(library.unreadable), len(paths), state["errors"])
+
+    def load_cached() -> None:
+        if meanwhile:
+            meanwhile()
+        for i in sorted(cached):
+            results[i] = cache.get(library.keys[i]) if cache else None
+            if results[i] is None:
+                late.append(i)
+            else:
+                count(results[i])
+
+    if progress:
+        progress(len(library.unreadable), len(paths), len(library.unreadable))
+    if meanwhile and not cached:
+        meanwhile()  # nothing to load while the rules compile: check before compiling, as a cold build must
+    build.workers = min(workers, max(1, len(todo) // MIN_RULES_PER_WORKER))
+    for batch, workers_now, during in (
+        (todo, build.workers, load_cached if cached else None),
+        (late, 1, None),
+    ):
+        jobs = [
+            Job(paths[i], rules_dir, library.texts[i] or "", library.strict, library.config, library.keys[i])
+            for i in batch
+        ]
+        for i, result in zip(batch, _run(jobs, workers_now, cache, during), strict=True):
+            results[i] = result
+            count(result)
+    build.cache_hits = len(cached) - len(late)
+    if cache and (todo or late):
         cache.clean()  # this build wrote entries: keep the folder from growing with every edit
     build.seconds["compile"] = time.perf_counter() - started
     final = [r for r in results if r is not None]
@@ -238,7 +260,9 @@ class Job(NamedTuple):
     key: str
 
 
-def _run(jobs: list[Job], workers: int, cache: Cache | None) -> Iterator[RuleResult]:
+def _run(
+    jobs: list[Job], workers: int, cache: Cache | None, meanwhile: Callable[[], None] | None = None
+) -> Iterator[RuleResult]:
     """Compile the jobs and cache each result, in order: here, or in `workers` processes.
 
     Fork, where the platform has it: the workers start with the parent's modules and data already
@@ -248,23 +272,36 @@ def _run(jobs: list[Job], workers: int, cache: Cache | None) -> Iterator[RuleRes
     (RuleResult.to_json): nothing a worker returns can fail to unpickle. A worker that dies (killed,
     out of memory) fails the build with an error instead of hanging it (concurrent.futures, unlike
     multiprocessing.Pool, notices).
+
+    `meanwhile` runs here as soon as the workers have every job, before the first result is taken; with
+    it, even one job goes to a worker, so the two overlap. Without it the first job is compiled here, so
+    that the forks share the loaded compiler, and a single worker is this process.
     """
     folder = cache.root.parent if cache else None
     if cache:
         _caches[folder] = cache  # here and (forked) in the workers, its secret already read
-    if workers <= 1:
+    if not jobs or (workers <= 1 and meanwhile is None):
+        if meanwhile:
+            meanwhile()
         yield from (RuleResult.from_json(_compile_job(job, folder)) for job in jobs)
         return
-    yield RuleResult.from_json(_compile_job(jobs[0], folder))  # here first: shared by the forks
+    if meanwhile is None:
+        yield RuleResult.from_json(_compile_job(jobs[0], folder))  # here first: shared by the forks
+        jobs = jobs[1:]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     chunk = max(1, min(16, len(jobs) // (workers * 8)))
     gc.freeze()  # the loaded compiler stays out of the workers' collections: less work, pages stay shared
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
         try:
-            compiled = pool.map(functools.partial(_compile_job, folder=folder), jobs[1:], chunksize=chunk)
+            compiled = pool.map(functools.partial(_compile_job, folder=folder), jobs, chunksize=chunk)
+            if meanwhile:
+                meanwhile()
             yield from map(RuleResult.from_json, compiled)
         except BrokenProcessPool as e:
             raise WorkerError("a worker process died (killed, or out of memory); nothing was written") from e
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # an error here (the output check) ends the build now
+            raise
         finally:
             gc.unfreeze()
 

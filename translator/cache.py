@@ -97,6 +97,10 @@ class Cache:
     def _entry(self, kind: str, key: str) -> Path:
         return self.root / key[:2] / key if kind == RULE else self.root / kind / key
 
+    def has(self, key: str) -> bool:
+        """Whether a rule entry is there (one stat; get still checks it before it is used)."""
+        return self._entry(RULE, key).is_file()
+
     def get(self, key: str) -> RuleResult | None:
         """The stored result for a rule key, or None if there is none or it fails its HMAC or shape."""
         data = self.get_data(RULE, key)

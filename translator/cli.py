@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 rule errors (nothing written) or drift in output/, 2 us
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -165,9 +166,9 @@ def build(
         known = recall(cache, library, output) if cache else None
         if known:
             _nothing_to_do(known, library, output, cache, check, quiet, output_format, started)
-        if not check:
-            check_owned(output, rules)  # before the slow compile; write_tree checks again under its lock
-        result = compile_library(library, cache, workers, progress.update)
+        # Before a cold compile, or while the changed rules compile; write_tree checks again under its lock.
+        early_check = None if check else functools.partial(check_owned, output, rules)
+        result = compile_library(library, cache, workers, progress.update, early_check)
     except (OutputError, WorkerError) as e:
         progress.clear()
         _fail([str(e)])
