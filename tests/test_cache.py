@@ -283,6 +283,26 @@ def test_cache_entries_round_trip(rules: Path, tmp_path: Path) -> None:
     assert [(r, str(e)) for r, e in served.refusals] == [(r, str(e)) for r, e in direct.refusals]
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"rel_path": "a.yml", "rule_id": null, "label": null, "artifacts": [["t", "k", "p", 5]], '
+        b'"errors": [], "refusals": [], "notes": []}\nabc',  # shorter than its artifact says
+        b'{"rel_path": "a.yml", "rule_id": null, "label": null, "artifacts": [["t", "k", "p", 1]], '
+        b'"errors": [], "refusals": [], "notes": []}\nabc',  # bytes after the last artifact
+        b'{"rel_path": "a.yml", "artifacts": []}\n',  # fields missing
+        b"not json\n",
+    ],
+)
+def test_an_entry_of_the_wrong_shape_is_not_used_even_with_a_valid_hmac(
+    tmp_path: Path, payload: bytes
+) -> None:
+    cache = Cache(tmp_path / "cache")
+    cache.put_bytes(cache_module.RULE, "k" * 64, payload)
+    assert cache.get_bytes(cache_module.RULE, "k" * 64) == payload  # stored and signed
+    assert cache.get("k" * 64) is None
+
+
 def test_progress_and_summary_keep_logs_clean(rules: Path, tmp_path: Path) -> None:
     """Not on a terminal: no progress line; --quiet prints nothing on success; json is one document."""
     plain = run(rules, tmp_path / "out", "--no-cache")

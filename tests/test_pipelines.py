@@ -54,8 +54,8 @@ def test_shared_pipelines_carry_nothing_from_one_rule_to_the_next(root: Path) ->
     rules_dir = root / "sigma"
     paths = discover(rules_dir)
 
-    def compiled(path: Path) -> dict:
-        return compile_rule(path, rules_dir, read_rule(path, rules_dir), False).to_json()
+    def compiled(path: Path) -> bytes:
+        return compile_rule(path, rules_dir, read_rule(path, rules_dir), False).to_bytes()
 
     _clear_pipeline_caches()
     forward = {path: compiled(path) for path in paths}

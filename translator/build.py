@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from translator.cache import RULE, Cache, fingerprint, rule_key
 from translator.config import DEFAULT, Config
@@ -268,8 +268,8 @@ def _run(
     Fork, where the platform has it: the workers start with the parent's modules and data already
     loaded, in milliseconds. Each worker writes its results to the cache itself (writing is safe from
     several processes: translator/cache.py), so the parent only gathers. Results come back in job
-    order (map), so the output does not depend on which worker finishes first, and as plain data
-    (RuleResult.to_json): nothing a worker returns can fail to unpickle. A worker that dies (killed,
+    order (map), so the output does not depend on which worker finishes first, and as bytes
+    (RuleResult.to_bytes): nothing a worker returns can fail to unpickle. A worker that dies (killed,
     out of memory) fails the build with an error instead of hanging it (concurrent.futures, unlike
     multiprocessing.Pool, notices).
 
@@ -283,10 +283,10 @@ def _run(
     if not jobs or (workers <= 1 and meanwhile is None):
         if meanwhile:
             meanwhile()
-        yield from (RuleResult.from_json(_compile_job(job, folder)) for job in jobs)
+        yield from (RuleResult.from_bytes(_compile_job(job, folder)) for job in jobs)
         return
     if meanwhile is None:
-        yield RuleResult.from_json(_compile_job(jobs[0], folder))  # here first: shared by the forks
+        yield RuleResult.from_bytes(_compile_job(jobs[0], folder))  # here first: shared by the forks
         jobs = jobs[1:]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     chunk = max(1, min(16, len(jobs) // (workers * 8)))
@@ -296,7 +296,7 @@ def _run(
             compiled = pool.map(functools.partial(_compile_job, folder=folder), jobs, chunksize=chunk)
             if meanwhile:
                 meanwhile()
-            yield from map(RuleResult.from_json, compiled)
+            yield from map(RuleResult.from_bytes, compiled)
         except BrokenProcessPool as e:
             raise WorkerError("a worker process died (killed, or out of memory); nothing was written") from e
         except BaseException:
@@ -313,12 +313,12 @@ class WorkerError(Exception):
 _caches: dict[Path, Cache] = {}  # per process: each cache's secret is read once
 
 
-def _compile_job(job: Job, folder: Path | None = None) -> dict[str, Any]:
+def _compile_job(job: Job, folder: Path | None = None) -> bytes:
     from translator.compile_rule import compile_rule  # here: a build served by the cache never loads pySigma
 
-    data = compile_rule(job.path, job.rules_dir, job.text, job.strict, job.config).to_json()
+    data = compile_rule(job.path, job.rules_dir, job.text, job.strict, job.config).to_bytes()
     if folder is not None:
-        _caches.setdefault(folder, Cache(folder)).put_data(RULE, job.key, data)
+        _caches.setdefault(folder, Cache(folder)).put_bytes(RULE, job.key, data)
     return data
 
 

@@ -39,7 +39,7 @@ import yaml
 from translator.locations import pipelines_dir
 from translator.results import RuleResult
 
-FORMAT = "translator-cache-1"  # the entry layout; a new layout starts an empty folder beside the old one
+FORMAT = "translator-cache-2"  # the entry layout; a new layout starts an empty folder beside the old one
 ENV_CACHE_DIR = "TRANSLATOR_CACHE_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The distributions whose code or data shapes a compiled artifact.
@@ -87,8 +87,8 @@ def rule_key(compiler: str, options: str, path: Path, rules_dir: Path, text: str
 
 
 class Cache:
-    """Rule results on disk, one file per key: <folder>/translator-cache-1/<2 hex>/<key>, and other kinds
-    of entries in <folder>/translator-cache-1/<kind>/<key>."""
+    """Rule results on disk, one file per key: <folder>/<FORMAT>/<2 hex>/<key> (RuleResult.to_bytes), and
+    other kinds of entries (JSON) in <folder>/<FORMAT>/<kind>/<key>."""
 
     def __init__(self, folder: Path) -> None:
         self.root = folder / FORMAT
@@ -103,14 +103,22 @@ class Cache:
 
     def get(self, key: str) -> RuleResult | None:
         """The stored result for a rule key, or None if there is none or it fails its HMAC or shape."""
-        data = self.get_data(RULE, key)
+        payload = self.get_bytes(RULE, key)
         try:
-            return None if data is None else RuleResult.from_json(data)
+            return None if payload is None else RuleResult.from_bytes(payload)
         except (ValueError, KeyError, TypeError):
             return None
 
     def get_data(self, kind: str, key: str) -> Any:
         """The JSON value stored under (kind, key), or None if absent, unreadable, or its HMAC fails."""
+        payload = self.get_bytes(kind, key)
+        try:
+            return None if payload is None else json.loads(payload)
+        except ValueError:
+            return None
+
+    def get_bytes(self, kind: str, key: str) -> bytes | None:
+        """The bytes stored under (kind, key), or None if absent, unreadable, or its HMAC fails."""
         entry = self._entry(kind, key)
         try:
             with open(entry, "rb") as f:
@@ -120,13 +128,16 @@ class Cache:
                 return None
             if modified < time.time() - TOUCH_AFTER:
                 os.utime(entry)  # used: keep it past the next clean-up
-            return json.loads(payload)
-        except (OSError, ValueError):
+            return payload
+        except OSError:
             return None
 
     def put_data(self, kind: str, key: str, value: Any) -> None:
-        """Store value; a cache that cannot be written only makes the next build slower."""
-        payload = json.dumps(value, ensure_ascii=False).encode()
+        """Store a JSON value."""
+        self.put_bytes(kind, key, json.dumps(value, ensure_ascii=False).encode())
+
+    def put_bytes(self, kind: str, key: str, payload: bytes) -> None:
+        """Store payload; a cache that cannot be written only makes the next build slower."""
         try:
             data = self._mac(kind, key, payload) + b"\n" + payload
             entry = self._entry(kind, key)

@@ -5,9 +5,9 @@ Light on purpose (no pySigma): a build whose every rule comes from the cache nev
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
 
 from translator.errors import RuleError
 
@@ -36,28 +36,47 @@ class RuleResult:
     refusals: list[RuleError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_bytes(self) -> bytes:
+        """What the cache keeps and a worker sends back: one line of JSON (all but the artifacts'
+        contents, each with its length), then the contents as they are. Reading it back costs a slice
+        per artifact, not the decoding of its escaped text (a rebuild reads thousands)."""
+        head = {
             "rel_path": self.rel_path.as_posix(),
             "rule_id": self.rule_id,
             "label": self.label,
-            "artifacts": [[a.target, a.kind, a.path, a.content.decode()] for a in self.artifacts],
+            "artifacts": [[a.target, a.kind, a.path, len(a.content)] for a in self.artifacts],
             "errors": [_error_json(e) for e in self.errors],
             "refusals": [_error_json(e) for e in self.refusals],
             "notes": self.notes,
         }
+        # json.dumps escapes every line feed inside strings: the first one ends the head.
+        return (
+            json.dumps(head, ensure_ascii=False).encode()
+            + b"\n"
+            + b"".join(a.content for a in self.artifacts)
+        )
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RuleResult:
-        """The inverse of to_json (KeyError, TypeError or ValueError on anything else)."""
+    def from_bytes(cls, data: bytes) -> RuleResult:
+        """The inverse of to_bytes (KeyError, TypeError or ValueError on anything else)."""
+        line, _, body = data.partition(b"\n")
+        head = json.loads(line)
+        artifacts, offset = [], 0
+        for target, kind, path, size in head["artifacts"]:
+            if type(size) is not int or size < 0 or offset + size > len(body):
+                raise ValueError("an artifact's length does not fit the entry")
+            artifacts.append(Artifact(str(target), str(kind), str(path), body[offset : offset + size]))
+            offset += size
+        if offset != len(body):
+            raise ValueError("bytes after the last artifact")
         return cls(
-            rel_path=PurePosixPath(data["rel_path"]),
-            rule_id=data["rule_id"],
-            label=data["label"],
-            artifacts=[Artifact(t, k, str(p), c.encode()) for t, k, p, c in data["artifacts"]],
-            errors=[RuleError(*e) for e in data["errors"]],
-            refusals=[RuleError(*e) for e in data["refusals"]],
-            notes=[str(n) for n in data["notes"]],
+            rel_path=PurePosixPath(head["rel_path"]),
+            rule_id=head["rule_id"],
+            label=head["label"],
+            artifacts=artifacts,
+            errors=[RuleError(*e) for e in head["errors"]],
+            refusals=[RuleError(*e) for e in head["refusals"]],
+            notes=[str(n) for n in head["notes"]],
         )
 
 
