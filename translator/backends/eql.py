@@ -34,9 +34,10 @@ from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, Sigm
 
 from translator.backends import NO_FORMAT_PIPELINES, strings
 from translator.backends.elastic_fields import PipelineFields
+from translator.backends.plain_eq import PlainStringEq
 
 
-class ElasticEqlBackend(PipelineFields, EqlBackend):
+class ElasticEqlBackend(PipelineFields, EqlBackend, PlainStringEq):
     """EQL in Elasticsearch syntax (`:` case-insensitive, `==` exact)."""
 
     name: ClassVar[str] = "Elasticsearch EQL"

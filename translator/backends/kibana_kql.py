@@ -25,7 +25,6 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
-from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.processing.transformations import AddConditionTransformation, CaseTransformation
@@ -34,9 +33,10 @@ from sigma.types import SigmaCompareExpression, SigmaString, SpecialChars
 
 from translator.backends import NO_FORMAT_PIPELINES, strings
 from translator.backends.elastic_fields import PipelineFields
+from translator.backends.plain_eq import PlainStringEq
 
 
-class KibanaKqlBackend(PipelineFields, TextQueryBackend):
+class KibanaKqlBackend(PipelineFields, PlainStringEq):
     """Sigma to Kibana KQL; `notes` lists the matches a case-sensitive keyword field narrows."""
 
     name: ClassVar[str] = "Kibana KQL"
