@@ -15,6 +15,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -436,6 +437,36 @@ def test_build_waits_for_the_lock_and_check_shares_it(project: Path, trees: dict
         assert check.poll() is None
     assert check.wait(timeout=60) == 0
     no_leftovers(project)
+
+
+def test_the_check_before_compiling_waits_for_a_build_in_its_exchange(
+    project: Path, trees: dict[str, Tree]
+) -> None:
+    """The early check (run while the rules compile) takes the shared lock: it sees another build's
+    folder before or after that build's exchange, never halfway, where a walk could meet a file its
+    manifest does not list yet and refuse a folder that is ours."""
+    output, rules = project / "output", project / "sigma"
+    halfway = output / "kibana-kql" / "from-the-new-tree.kql"
+    outcome: list[BaseException | None] = []
+
+    def early_check() -> None:
+        try:
+            output_dir.check_owned_now(output, rules)
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            outcome.append(e)
+
+    with held(project, fcntl.LOCK_EX):  # as a build holds it from its staging to its clean-up
+        halfway.write_text("a file of the tree being swapped in")
+        with pytest.raises(output_dir.OutputError, match="from-the-new-tree"):
+            output_dir.check_owned(output, rules)  # the hazard: the same walk without the lock
+        thread = threading.Thread(target=early_check)
+        thread.start()
+        time.sleep(0.3)
+        assert outcome == []  # waiting for the lock, not walking the halfway tree
+        halfway.unlink()  # the exchange is over: a consistent tree again
+    thread.join(timeout=30)
+    assert outcome == [None]
 
 
 def test_two_builds_at_once(project: Path, trees: dict[str, Tree]) -> None:

@@ -21,7 +21,7 @@ from translator.config import CONFIG_NAME, TARGET_NAMES, Config, ConfigError, ef
 from translator.errors import RuleError, printable
 from translator.json_text import json_text
 from translator.noop import recall, remember
-from translator.output_dir import check_owned, write_tree
+from translator.output_dir import check_owned_now, write_tree
 from translator.output_read import MANIFEST, OutputError, differences
 from translator.progress import Progress, Run, found
 from translator.versions import version_line
@@ -167,7 +167,7 @@ def build(
         if known:
             _nothing_to_do(known, library, output, cache, check, quiet, output_format, started)
         # Before a cold compile, or while the changed rules compile; write_tree checks again under its lock.
-        early_check = None if check else functools.partial(check_owned, output, rules)
+        early_check = None if check else functools.partial(check_owned_now, output, rules)
         result = compile_library(library, cache, workers, progress.update, early_check)
     except (OutputError, WorkerError) as e:
         progress.clear()

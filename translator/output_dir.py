@@ -81,6 +81,18 @@ def check_owned(output: Path, rules: Path, contents: dict[str, bytes] | None = N
         raise OutputError(target, f"cannot be checked: {describe(e)}") from e
 
 
+def check_owned_now(output: Path, rules: Path) -> None:
+    """check_owned before the build writes, under the shared lock: a build swapping the folder meanwhile
+    is seen before or after its exchange, never halfway (a walk across it could find the new tree's files
+    beside the old manifest, and refuse a folder that is ours). write_tree checks again under its own."""
+    target = resolve(output)
+    if not target.parent.is_dir():
+        check_owned(output, rules)
+        return
+    with locked(target, shared=True):
+        check_owned(output, rules)
+
+
 def write_tree(output: Path, files: dict[str, bytes], rules: Path) -> bool:
     """Replace `output` with exactly `files` in one atomic exchange, if the folder is ours.
 
