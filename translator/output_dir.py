@@ -49,7 +49,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from translator.output_read import MANIFEST, OutputError, describe, locked, resolve
+from translator.output_read import MANIFEST, OutputError, describe, locked, reading, resolve
 
 FAULT_ENV = "TRANSLATOR_FAULT"
 FAULT_POINTS = (
@@ -85,11 +85,7 @@ def check_owned_now(output: Path, rules: Path) -> None:
     """check_owned before the build writes, under the shared lock: a build swapping the folder meanwhile
     is seen before or after its exchange, never halfway (a walk across it could find the new tree's files
     beside the old manifest, and refuse a folder that is ours). write_tree checks again under its own."""
-    target = resolve(output)
-    if not target.parent.is_dir():
-        check_owned(output, rules)
-        return
-    with locked(target, shared=True):
+    with reading(resolve(output)):
         check_owned(output, rules)
 
 

@@ -59,11 +59,8 @@ def differences(output: Path, files: dict[str, bytes]) -> list[str]:
     Read under a shared lock, so a build swapping the folder meanwhile is seen before or after.
     """
     target = resolve(output)
-    if target.parent.is_dir():
-        with locked(target, shared=True):
-            existing = read_tree(target)
-    else:
-        existing = {}
+    with reading(target):
+        existing = read_tree(target)
     lines = []
     for path in sorted(set(files) | set(existing), key=path_order):
         if path not in existing:
@@ -115,6 +112,17 @@ def _holds_only(target: Path, listed: dict[str, str]) -> bool:
                     return False
             found += 1
     return found == len(listed)
+
+
+@contextmanager
+def reading(target: Path) -> Iterator[None]:
+    """The shared lock for reading target, where its parent folder exists (where it does not, no build
+    is writing there, and there is nothing to lock)."""
+    if not target.parent.is_dir():
+        yield
+        return
+    with locked(target, shared=True):
+        yield
 
 
 @contextmanager
