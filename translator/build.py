@@ -204,13 +204,14 @@ def compile_library(
     cached = {i for i in readable if cache and cache.has(library.keys[i])}
     todo = [i for i in readable if i not in cached]
     late: list[int] = []  # an entry that was there but cannot be used (torn, tampered): compiled last, here
-    state = {"done": 0, "errors": len(library.unreadable)}
+    done = errors = len(library.unreadable)
 
     def count(result: RuleResult) -> None:
-        state["done"] += 1
-        state["errors"] += bool(result.errors)
+        nonlocal done, errors
+        done += 1
+        errors += bool(result.errors)
         if progress:
-            progress(state["done"] + len(library.unreadable), len(paths), state["errors"])
+            progress(done, len(paths), errors)
 
     def load_cached() -> None:
         if meanwhile:
@@ -223,7 +224,7 @@ def compile_library(
                 count(results[i])
 
     if progress:
-        progress(len(library.unreadable), len(paths), len(library.unreadable))
+        progress(done, len(paths), errors)
     if meanwhile and not cached:
         meanwhile()  # nothing to load while the rules compile: check before compiling, as a cold build must
     build.workers = min(workers, max(1, len(todo) // MIN_RULES_PER_WORKER))
