@@ -14,12 +14,11 @@ from __future__ import annotations
 import copy
 import json
 from datetime import date
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sigma.rule import SigmaRule
 
 from support import elastic_entra_ingest, elastic_ingest, kibana_checks
 from support.attack_data import attack_data
@@ -28,8 +27,8 @@ from support.eql_eval import EqlQuery
 from support.grammars import parse_eql, parse_kibana_kql
 from support.kql_eval import KqlQuery
 from support.records import BASE as ACTIVITY_BASE
+from support.sources import rule_source
 from translator.errors import RuleError
-from translator.model import RuleSource, Schedule
 from translator.packaging import PACKAGES
 from translator.pipelines import PIPELINES_DIR
 from translator.targets import TARGETS
@@ -48,23 +47,11 @@ def base(service: str) -> dict[str, Any]:
     return copy.deepcopy(ACTIVITY_BASE if service == "activitylogs" else CORPUS["records"][service])
 
 
-def rule_source(service: str, detection: dict[str, Any]) -> RuleSource:
-    rule = SigmaRule.from_dict(
-        {
-            "title": "Entra case",
-            "id": "3f9d2c1e-8a7b-4c6d-9e0f-1a2b3c4d5e6f",
-            "logsource": {"product": "azure", "service": service},
-            "detection": detection,
-        }
-    )
-    return RuleSource(Path("case.yml"), PurePosixPath("case.yml"), rule, Schedule.from_attribute(None), None)
-
-
 def checked_query(target: str, service: str, detection: dict[str, Any], refusal: str | None) -> str | None:
     """The query the detection compiles to, parsed by the target's grammar; None when the case expects
     this target to refuse it, after checking that it does, for that reason."""
     try:
-        query = TARGETS[target].render(rule_source(service, detection)).text
+        query = TARGETS[target].render(rule_source(detection, service)).text
     except RuleError as e:
         assert refusal and refusal in e.reason, e
         return None
@@ -213,7 +200,7 @@ def test_every_difference_is_explained() -> None:
 )
 def test_kibana_rule_files(service: str, detection: dict[str, Any], required: dict[str, str]) -> None:
     """The Kibana rules carry the stream's index, integration, tags and the field types it maps."""
-    source = rule_source(service, detection | {"condition": "selection"})
+    source = rule_source(detection | {"condition": "selection"}, service)
     source.rule.date = date(2026, 11, 20)
     queries = {}
     for target in ELASTIC:

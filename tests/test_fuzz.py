@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import json
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,9 +43,10 @@ from support.kusto_exec import Workspace
 from support.oracle import SigmaRule as Oracle
 from support.records import BASE
 from support.semantics import EVENT_TIME, NOW
+from support.sources import rule_source
 from translator.errors import RuleError
 from translator.loader import load_rule
-from translator.model import RuleSource, Schedule, guide_from_attribute
+from translator.model import RuleSource, guide_from_attribute
 from translator.packaging import PACKAGES
 from translator.targets import TARGETS
 
@@ -107,18 +108,6 @@ def candidates(value: str, modifier: str) -> list[str]:
         half = len(value) // 2
         out += [f"¶¶{value}§§", f"{value}§§", f"¶¶{value}", f"{value[:half]}§{value[half:]}"]
     return list(dict.fromkeys(v for v in out if v))
-
-
-def rule_source(detection: dict[str, Any]) -> RuleSource:
-    rule = SigmaRule.from_dict(
-        {
-            "title": "fuzz",
-            "id": "7a4f0c2e-1b3d-4e5f-8a9b-0c1d2e3f4a5b",
-            "logsource": {"product": "azure", "service": "activitylogs"},
-            "detection": detection,
-        }
-    )
-    return RuleSource(Path("fuzz.yml"), PurePosixPath("fuzz.yml"), rule, Schedule.from_attribute(None), None)
 
 
 def source(value: str, modifier: str, field: str) -> RuleSource:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 import pytest
 from sigma.conversion.base import TextQueryBackend
-from sigma.rule import SigmaRule
 from sigma.types import SigmaString
 
+from support.sources import rule_source
 from translator.backends.kibana_kql import KibanaKqlBackend
 from translator.backends.plain_eq import PlainStringEq
 from translator.errors import RuleError
-from translator.model import RuleSource, Schedule
+from translator.model import RuleSource
 from translator.targets import TARGETS, Target
 
 # Plain text, wildcards, escapes, quotes, an empty string and an address (pySigma's EQL writes those two
@@ -38,21 +37,13 @@ SEARCHES: list[dict[str, Any]] = [
 def outcome(target: Target, search: dict[str, Any]) -> str:
     """The query, or the refusal: the two ways must agree on both."""
     try:
-        return target.render(rule_source(search)).text
+        return target.render(selected(search)).text
     except RuleError as e:
         return f"refused: {e.reason}"
 
 
-def rule_source(search: dict[str, Any]) -> RuleSource:
-    rule = SigmaRule.from_dict(
-        {
-            "title": "plain eq",
-            "id": "5b3c1f0e-2d4a-4e6b-8c7d-9f0a1b2c3d4e",
-            "logsource": {"product": "azure", "service": "activitylogs"},
-            "detection": {"selection": search, "condition": "selection"},
-        }
-    )
-    return RuleSource(Path("case.yml"), PurePosixPath("case.yml"), rule, Schedule.from_attribute(None), None)
+def selected(search: dict[str, Any]) -> RuleSource:
+    return rule_source({"selection": search, "condition": "selection"})
 
 
 @pytest.mark.parametrize("target", ["kibana-kql", "eql"])
@@ -79,11 +70,11 @@ def test_a_backend_with_another_string_template_takes_pysigmas_way(monkeypatch: 
         return to_regex(self, *args)
 
     monkeypatch.setattr(SigmaString, "to_regex", counting)
-    TARGETS["kibana-kql"].render(rule_source(SEARCHES[0]))
+    TARGETS["kibana-kql"].render(selected(SEARCHES[0]))
     assert built == []  # the fast path: no regex for a template that does not read it
 
     class WithStartswith(KibanaKqlBackend):
         startswith_expression: ClassVar[str] = "{field}:{value}*"
 
-    replace(TARGETS["kibana-kql"], backend=WithStartswith).render(rule_source(SEARCHES[0]))
+    replace(TARGETS["kibana-kql"], backend=WithStartswith).render(selected(SEARCHES[0]))
     assert "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE" in built
