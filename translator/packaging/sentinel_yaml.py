@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from translator.backends.strings import UNPRINTABLE
+from translator.packaging.yaml_block import WIDTH, block_yaml
 
 _STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))
 _MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
@@ -91,5 +92,9 @@ SentinelDumper.add_representer(
 
 
 def dump(template: dict[str, Any]) -> str:
-    """The template as YAML: keys in their order, long lines kept whole, non-ASCII as it is."""
-    return yaml.dump(template, Dumper=SentinelDumper, sort_keys=False, allow_unicode=True, width=1000)
+    """The template as YAML: keys in their order, long lines kept whole, non-ASCII as it is; written
+    by yaml_block where it can write it as libyaml would (most templates), by libyaml otherwise."""
+    text = block_yaml(template)
+    if text is not None:
+        return text
+    return yaml.dump(template, Dumper=SentinelDumper, sort_keys=False, allow_unicode=True, width=WIDTH)
