@@ -311,12 +311,22 @@ def _sync(staging: Path, written: list[str]) -> None:
         _fsync_dir(Path(folder))
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_BINARY", 0)
+
+
 def _write_file(path: Path | str, content: bytes, sync: bool = True) -> None:
-    with open(path, "xb") as f:  # mode 0o666 less the umask, as before
-        f.write(content)
+    """Create the file (it must not exist) with `content`, mode 0o666 less the umask, as open(path, "xb")
+    would; with the os calls themselves, which for tens of thousands of files take two thirds the time
+    of a buffered file object each."""
+    fd = os.open(path, _CREATE, 0o666)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
         if sync:
-            f.flush()
-            os.fsync(f.fileno())
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:
