@@ -8,19 +8,14 @@ are put together in the sorted order of the rule paths, whatever order the worke
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
-import multiprocessing
-import os
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from translator.cache import RULE, Cache, fingerprint, rule_key
+from translator.cache import Cache, fingerprint, rule_key
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.json_text import json_indented
@@ -28,9 +23,8 @@ from translator.output_read import MANIFEST, path_order
 from translator.results import Artifact, RuleResult
 from translator.rule_file import discover, read_rule
 from translator.versions import compiler_versions
+from translator.workers import MIN_RULES_PER_WORKER, Job, Workers, run
 
-# Below this many rules to compile, starting worker processes costs more than it saves.
-MIN_RULES_PER_WORKER = 8
 Progress = Callable[[int, int, int], None]  # rules done, rules in all, rules with errors so far
 
 
@@ -136,15 +130,24 @@ class Library:
     paths: list[Path]
     texts: list[str | None]  # None: unreadable, its error in `unreadable`
     keys: list[str]  # "" without a cache
+    cached: set[int]  # the rules the cache has an entry for
     unreadable: dict[int, RuleError]
     key: str  # of the whole library: every rule's key, in order ("" without a cache)
     seconds: float
 
 
 def read_library(
-    rules_dir: Path, strict: bool = False, cache: Cache | None = None, config: Config = DEFAULT
+    rules_dir: Path,
+    strict: bool = False,
+    cache: Cache | None = None,
+    config: Config = DEFAULT,
+    workers: Workers | None = None,
 ) -> Library:
-    """Read every rule file once (the text compiled is the text hashed) and key it for the cache."""
+    """Read every rule file once (the text compiled is the text hashed) and key it for the cache.
+
+    Once it has found enough rules the cache lacks to keep every worker busy, it starts `workers`, which
+    load the compiler while it reads on (a rebuild that compiles fewer never starts them here).
+    """
     started = time.perf_counter()
     paths = discover(rules_dir)
     root = rules_dir.resolve()
@@ -152,7 +155,10 @@ def read_library(
     options = f"strict={strict};config={config.fingerprint()}"
     texts: list[str | None] = []
     keys: list[str] = []
+    cached: set[int] = set()
     unreadable: dict[int, RuleError] = {}
+    early = workers.count * MIN_RULES_PER_WORKER if workers and workers.count > 1 else 0
+    misses = 0
     for i, path in enumerate(paths):
         try:
             text: str | None = read_rule(path, rules_dir, root)
@@ -160,9 +166,17 @@ def read_library(
             text, unreadable[i] = None, e
         texts.append(text)
         keys.append(rule_key(compiler, options, path, rules_dir, text) if cache and text is not None else "")
+        if text is None:
+            continue
+        if cache and cache.has(keys[i]):
+            cached.add(i)
+            continue
+        misses += 1
+        if misses == early and workers:
+            workers.start(workers.count)
     key = hashlib.sha256("\n".join([str(rules_dir), *keys]).encode()).hexdigest() if cache else ""
     seconds = time.perf_counter() - started
-    return Library(rules_dir, strict, config, paths, texts, keys, unreadable, key, seconds)
+    return Library(rules_dir, strict, config, paths, texts, keys, cached, unreadable, key, seconds)
 
 
 def compile_rules(
@@ -174,13 +188,13 @@ def compile_rules(
     config: Config = DEFAULT,
 ) -> Build:
     """Compile every rule under rules_dir (read_library, then compile_library)."""
-    return compile_library(read_library(rules_dir, strict, cache, config), cache, workers, progress)
+    with Workers(workers, cache) as pool:
+        return compile_library(read_library(rules_dir, strict, cache, config, pool), pool, progress)
 
 
 def compile_library(
     library: Library,
-    cache: Cache | None = None,
-    workers: int = 1,
+    workers: Workers,
     progress: Progress | None = None,
     meanwhile: Callable[[], None] | None = None,
 ) -> Build:
@@ -193,6 +207,7 @@ def compile_library(
     every error is collected, and so is any failure of the compiler itself on one rule (an internal
     error, reported as such instead of ending the batch).
     """
+    cache = workers.cache
     build = Build(library.rules_dir)
     build.seconds["read"] = library.seconds
     started = time.perf_counter()
@@ -201,7 +216,7 @@ def compile_library(
     for i, error in library.unreadable.items():
         results[i] = RuleResult(PurePosixPath(paths[i].relative_to(rules_dir).as_posix()), errors=[error])
     readable = [i for i in range(len(paths)) if i not in library.unreadable]
-    cached = {i for i in readable if cache and cache.has(library.keys[i])}
+    cached = library.cached
     todo = [i for i in readable if i not in cached]
     late: list[int] = []  # an entry that was there but cannot be used (torn, tampered): compiled last, here
     done = errors = len(library.unreadable)
@@ -225,18 +240,18 @@ def compile_library(
 
     if progress:
         progress(done, len(paths), errors)
-    if meanwhile and not cached:
-        meanwhile()  # nothing to load while the rules compile: check before compiling, as a cold build must
-    build.workers = min(workers, max(1, len(todo) // MIN_RULES_PER_WORKER))
-    for batch, workers_now, during in (
-        (todo, build.workers, load_cached if cached else None),
-        (late, 1, None),
-    ):
+    during = load_cached if cached else meanwhile if workers.pool else None
+    if meanwhile and during is None:
+        meanwhile()  # a cold build whose workers would start after it: the first rule is compiled here
+    build.workers = (
+        workers.count if workers.pool else min(workers.count, max(1, len(todo) // MIN_RULES_PER_WORKER))
+    )
+    for batch, workers_now, overlap in ((todo, build.workers, during), (late, 1, None)):
         jobs = [
             Job(paths[i], rules_dir, library.texts[i] or "", library.strict, library.config, library.keys[i])
             for i in batch
         ]
-        for i, result in zip(batch, _run(jobs, workers_now, cache, during), strict=True):
+        for i, result in zip(batch, run(jobs, workers, workers_now, overlap), strict=True):
             results[i] = result
             count(result)
     build.cache_hits = len(cached) - len(late)
@@ -248,84 +263,3 @@ def compile_library(
     for result in final:
         build.add(result)
     return build
-
-
-class Job(NamedTuple):
-    """One rule to compile, and the cache key its result is kept under ("" for none)."""
-
-    path: Path
-    rules_dir: Path
-    text: str
-    strict: bool
-    config: Config
-    key: str
-
-
-def _run(
-    jobs: list[Job], workers: int, cache: Cache | None, meanwhile: Callable[[], None] | None = None
-) -> Iterator[RuleResult]:
-    """Compile the jobs and cache each result, in order: here, or in `workers` processes.
-
-    Fork, where the platform has it: the workers start with the parent's modules and data already
-    loaded, in milliseconds. Each worker writes its results to the cache itself (writing is safe from
-    several processes: translator/cache.py), so the parent only gathers. Results come back in job
-    order (map), so the output does not depend on which worker finishes first, and as bytes
-    (RuleResult.to_bytes): nothing a worker returns can fail to unpickle. A worker that dies (killed,
-    out of memory) fails the build with an error instead of hanging it (concurrent.futures, unlike
-    multiprocessing.Pool, notices).
-
-    `meanwhile` runs here as soon as the workers have every job, before the first result is taken; with
-    it, even one job goes to a worker, so the two overlap. Without it the first job is compiled here, so
-    that the forks share the loaded compiler, and a single worker is this process.
-    """
-    folder = cache.root.parent if cache else None
-    if cache:
-        _caches[folder] = cache  # here and (forked) in the workers, its secret already read
-    if not jobs or (workers <= 1 and meanwhile is None):
-        if meanwhile:
-            meanwhile()
-        yield from (RuleResult.from_bytes(_compile_job(job, folder)) for job in jobs)
-        return
-    if meanwhile is None:
-        yield RuleResult.from_bytes(_compile_job(jobs[0], folder))  # here first: shared by the forks
-        jobs = jobs[1:]
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    chunk = max(1, min(16, len(jobs) // (workers * 8)))
-    gc.freeze()  # the loaded compiler stays out of the workers' collections: less work, pages stay shared
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        try:
-            compiled = pool.map(functools.partial(_compile_job, folder=folder), jobs, chunksize=chunk)
-            if meanwhile:
-                meanwhile()
-            yield from map(RuleResult.from_bytes, compiled)
-        except BrokenProcessPool as e:
-            raise WorkerError("a worker process died (killed, or out of memory); nothing was written") from e
-        except BaseException:
-            pool.shutdown(cancel_futures=True)  # an error here (the output check) ends the build now
-            raise
-        finally:
-            gc.unfreeze()
-
-
-class WorkerError(Exception):
-    """The build could not finish: a worker process died."""
-
-
-_caches: dict[Path, Cache] = {}  # per process: each cache's secret is read once
-
-
-def _compile_job(job: Job, folder: Path | None = None) -> bytes:
-    from translator.compile_rule import compile_rule  # here: a build served by the cache never loads pySigma
-
-    data = compile_rule(job.path, job.rules_dir, job.text, job.strict, job.config).to_bytes()
-    if folder is not None:
-        _caches.setdefault(folder, Cache(folder)).put_bytes(RULE, job.key, data)
-    return data
-
-
-def default_workers() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from translator.build import Library, WorkerError, compile_library, default_workers, read_library
+from translator.build import Library, compile_library, read_library
 from translator.cache import ENV_CACHE_DIR, Cache, default_dir
 from translator.config import CONFIG_NAME, TARGET_NAMES, Config, ConfigError, effective, load_config
 from translator.errors import RuleError, printable
@@ -25,6 +25,7 @@ from translator.output_dir import check_owned_now, write_tree
 from translator.output_read import MANIFEST, OutputError, differences
 from translator.progress import Progress, Run, found
 from translator.versions import version_line
+from translator.workers import WorkerError, Workers, default_workers
 
 EXIT_REFUSED = 3  # built, with refusals: a CI job can tell it from success (0) and errors (1)
 
@@ -162,13 +163,14 @@ def build(
     cache = None if no_cache else Cache(cache_dir)
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
     try:
-        library = read_library(rules, strict, cache, config)
-        known = recall(cache, library, output) if cache else None
-        if known:
-            _nothing_to_do(known, library, output, cache, check, quiet, output_format, started)
-        # Before a cold compile, or while the changed rules compile; write_tree checks again under its lock.
-        early_check = None if check else functools.partial(check_owned_now, output, rules)
-        result = compile_library(library, cache, workers, progress.update, early_check)
+        with Workers(workers, cache) as pool:
+            library = read_library(rules, strict, cache, config, pool)
+            known = recall(cache, library, output) if cache else None
+            if known:
+                _nothing_to_do(known, library, output, cache, check, quiet, output_format, started)
+            # Before or while the rules compile; write_tree checks again under its lock.
+            early_check = None if check else functools.partial(check_owned_now, output, rules)
+            result = compile_library(library, pool, progress.update, early_check)
     except (OutputError, WorkerError) as e:
         progress.clear()
         _fail([str(e)])
