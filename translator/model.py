@@ -16,6 +16,7 @@ from typing import Any
 from sigma.rule import SigmaRule
 
 from translator.attack import Threat
+from translator.conditions import use_copied_conditions
 
 _DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -115,12 +116,16 @@ def sigma_rule(data: dict[str, Any]) -> SigmaRule:
     """
     detection = data.get("detection")
     if not isinstance(detection, dict):
-        return SigmaRule.from_dict(copy.deepcopy(data))
-    copied = {key: copy.deepcopy(value) for key, value in data.items() if key != "detection"}
-    copied["detection"] = {
-        name: copy.deepcopy(search) if name == "condition" else search for name, search in detection.items()
-    }
-    return SigmaRule.from_dict(copied)
+        rule = SigmaRule.from_dict(copy.deepcopy(data))
+    else:
+        copied = {key: copy.deepcopy(value) for key, value in data.items() if key != "detection"}
+        copied["detection"] = {
+            name: copy.deepcopy(search) if name == "condition" else search
+            for name, search in detection.items()
+        }
+        rule = SigmaRule.from_dict(copied)
+    use_copied_conditions(rule)  # each read of a condition copies its parse tree cheaply (conditions.py)
+    return rule
 
 
 @dataclass(frozen=True)
