@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sigma.collection import SigmaCollection
 from sigma.plugins import InstalledSigmaPlugins
 from sigma.validation import SigmaValidator
@@ -13,6 +16,7 @@ from sigma.validation import SigmaValidator
 from support.attack_data import attack_data
 from translator.loader import load_rule
 from translator.model import Duration
+from translator.packaging.common import derived_id
 
 RULE = Path("sigma/rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml")
 NETWORK_VALIDATORS = {"d3_fendtag"}  # downloads MITRE D3FEND; ATT&CK comes from the pinned bundle
@@ -71,3 +75,11 @@ def test_attack_tag_validator_reads_the_bundle() -> None:
         "tags: [attack.t1021.008, attack.t1021.099, attack.lateral-movement]"
     ).rules[0]
     assert [str(issue.tag) for issue in validator.validate(rule)] == ["attack.t1021.099"]
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.uuids(), st.uuids(), st.text())
+def test_derived_ids_are_uuid5s(namespace: uuid.UUID, rule_id: uuid.UUID, role: str) -> None:
+    """derived_id spells uuid5 out; any namespace, Sigma id and role give uuid5's text."""
+    rule = SimpleNamespace(id=rule_id)
+    assert derived_id(rule, role, namespace) == str(uuid.uuid5(namespace, f"{rule_id}/{role}"))  # type: ignore[arg-type]

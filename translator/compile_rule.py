@@ -64,8 +64,10 @@ def compile_rule(
 
 
 def _add(result: RuleResult, target: str, kind: str, directory: str, suffix: str, content: bytes) -> None:
-    """An artifact on the path that mirrors the rule's: <directory>/<path under rules/ + suffix>."""
-    path = f"{directory}/{result.rel_path.with_suffix(suffix).as_posix()}"
+    """An artifact on the path that mirrors the rule's: <directory>/<path under rules/ + suffix>, the
+    rule's suffix replaced as PurePosixPath.with_suffix replaces it (strings: six artifacts a rule)."""
+    rel_path = result.rel_path.as_posix()
+    path = f"{directory}/{rel_path[: len(rel_path) - len(result.rel_path.suffix)]}{suffix}"
     result.artifacts.append(Artifact(target, kind, path, content))
 
 

@@ -7,6 +7,7 @@ typed values once, so every backend reads the same facts (README, "The first-see
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -151,10 +152,10 @@ class RuleSource:
             return copy.deepcopy(self.rule)
         return sigma_rule(self.data)
 
-    @property
+    @functools.cached_property
     def rule_id(self) -> str:
         return str(self.rule.id)
 
-    @property
+    @functools.cached_property  # read for every note and error; the rule it names never changes
     def label(self) -> str:
         return f"'{self.rule.title}' ({self.rule.id})"
