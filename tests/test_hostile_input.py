@@ -25,9 +25,10 @@ import yaml
 
 from translator.build import compile_rules
 from translator.config import DEFAULT, Config
+from translator.errors import RuleError
 from translator.model import RuleSource
 from translator.output_read import read_tree
-from translator.rule_file import MAX_DEPTH, MAX_RULE_BYTES
+from translator.rule_file import MAX_DEPTH, MAX_RULE_BYTES, read_rule
 from translator.targets import Rendered, Target
 
 RULE = Path("rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml")
@@ -365,3 +366,14 @@ def test_a_description_too_long_for_sentinel_is_refused_there_only(root: Path, p
     manifest = json.loads((project / "output" / "manifest.json").read_text())
     assert [(e["rule_id"], e["target"]) for e in manifest["refused"]] == [(BAD_ID, "sentinel-rules")]
     assert (project / "output" / "kibana-rules" / "rules" / "long_description.ndjson").is_file()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, MAX_RULE_BYTES, MAX_RULE_BYTES + 1, 3 * MAX_RULE_BYTES])
+def test_a_rule_file_is_read_whole_up_to_the_limit(tmp_path: Path, size: int) -> None:
+    """Exactly the limit is read; one byte more is refused, however much more the file holds."""
+    (tmp_path / "x.yml").write_bytes(b"#" * size)
+    if size <= MAX_RULE_BYTES:
+        assert read_rule(tmp_path / "x.yml", tmp_path) == "#" * size
+    else:
+        with pytest.raises(RuleError, match="larger than the limit"):
+            read_rule(tmp_path / "x.yml", tmp_path)

@@ -93,6 +93,7 @@ class Cache:
     def __init__(self, folder: Path) -> None:
         self.root = folder / FORMAT
         self._secret: bytes | None = None
+        self._folders: set[Path] = set()  # entry folders this object made or found
 
     def _entry(self, kind: str, key: str) -> Path:
         return self.root / key[:2] / key if kind == RULE else self.root / kind / key
@@ -141,7 +142,9 @@ class Cache:
         try:
             data = self._mac(kind, key, payload) + b"\n" + payload
             entry = self._entry(kind, key)
-            entry.parent.mkdir(parents=True, exist_ok=True)
+            if entry.parent not in self._folders:
+                entry.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(entry.parent)  # not removed by this cache (clean removes entries)
             _publish(entry, data)
         except OSError:
             return
@@ -178,6 +181,7 @@ class Cache:
 def _publish(path: Path, data: bytes, exclusive: bool = False) -> None:
     """Write data to path in one step: a private temporary file, then a rename (or a link if exclusive)."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    placed = False
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -186,6 +190,7 @@ def _publish(path: Path, data: bytes, exclusive: bool = False) -> None:
                 os.link(temporary, path)
         else:
             os.replace(temporary, path)
+            placed = True
     finally:
-        if os.path.lexists(temporary):
+        if not placed:
             os.unlink(temporary)
