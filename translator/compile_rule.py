@@ -17,7 +17,7 @@ from sigma.exceptions import SigmaError
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.loader import load_rule
-from translator.model import RuleSource
+from translator.model import Lent, RuleSource
 from translator.packaging import PACKAGES
 from translator.results import Artifact, RuleResult
 from translator.targets import TARGETS, Processed, Rendered
@@ -48,7 +48,7 @@ def compile_rule(
         result.errors += attack_notes
         return result
     result.notes += [str(note) for note in attack_notes]
-    queries = _queries(result, source, config)
+    queries, source = _queries(result, source, config)
     for package in PACKAGES:
         if package.name not in config.targets or not all(name in queries for name in package.needs):
             continue  # not wanted, or the query's own refusal is already reported
@@ -92,23 +92,30 @@ def _guarded(path: Path, label: str | None, target: str | None, step: Callable[[
         raise RuleError(path, reason, label, target) from e
 
 
-def _queries(result: RuleResult, source: RuleSource, config: Config) -> dict[str, Rendered]:
+def _queries(
+    result: RuleResult, source: RuleSource, config: Config
+) -> tuple[dict[str, Rendered], RuleSource]:
     """The queries of the configured targets and of those the configured packages read; a query is
     an artifact only where its target is configured, but its refusals and notes are always reported
-    (they say what a package lacks)."""
+    (they say what a package lacks). The last conversion converts the loaded rule itself (model.Lent);
+    with the queries comes the source the rule files are then built from."""
     wanted = set(config.targets)
     used = wanted | {name for p in PACKAGES if p.name in wanted for name in p.uses}
     queries: dict[str, Rendered] = {}
     processed: dict[str, Processed] = {}  # the rule processed once per model (Processed.adopt)
-    for target in (t for t in TARGETS.values() if t.name in used):
-        render = lambda: target.render(source, config, processed)  # noqa: B023, E731
+    targets = [t for t in TARGETS.values() if t.name in used]
+    for target in targets:
+        lent = Lent.of(source) if target is targets[-1] else None
+        render = lambda: target.render(source, config, processed, lent=lent is not None)  # noqa: B023, E731
         try:
             rendered = _guarded(source.path, source.label, target.name, render)
         except RuleError as e:
             _refuse(result, e)
             continue
+        finally:
+            source = lent.back() if lent else source
         queries[target.name] = rendered
         if target.name in wanted:
             _add(result, target.name, "query", target.name, target.suffix, rendered.text.encode())
         result.notes += [str(RuleError(source.path, n, source.label, target.name)) for n in rendered.notes]
-    return queries
+    return queries, source

@@ -13,7 +13,7 @@ from sigma.rule import SigmaRule
 
 from translator.attack import attack
 from translator.errors import RuleError
-from translator.model import FirstSeen, RuleSource, Schedule, guide_from_attribute, sigma_rule
+from translator.model import FirstSeen, RuleSource, Schedule, guide_from_attribute, sigma_rule, unlink
 from translator.rule_file import parse_yaml, read_rule
 from translator.rule_schema import check_shape
 
@@ -60,6 +60,7 @@ def load_rule(path: Path, rules_dir: Path, text: str | None = None) -> RuleSourc
             # As SigmaCondition.parsed does to a fresh parse, on the one _check_conditions made: a bad
             # condition is a load error, not a render error, and it is parsed once, not twice.
             tree.postprocess(rule.detection, source=condition.source)
+        unlink(rule)  # what that postprocessing set, so the rule can be converted itself (model.Lent)
     except SigmaError as e:
         raise RuleError(path, f"invalid Sigma rule: {e}", label) from e
     except ValueError as e:

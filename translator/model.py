@@ -7,6 +7,7 @@ typed values once, so every backend reads the same facts (README, "The first-see
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaDetection, SigmaRule
 
 from translator.attack import Threat
 from translator.conditions import use_copied_conditions
@@ -129,6 +130,32 @@ def sigma_rule(data: dict[str, Any]) -> SigmaRule:
     return rule
 
 
+def unlink(rule: SigmaRule) -> None:
+    """Forget the parents that postprocessing a condition gives the rule's searches and their items: the
+    rule is then, object for object, what sigma_rule makes (tests/test_model.py), so that it can be lent
+    to a conversion (Lent)."""
+    stack: list[Any] = list(rule.detection.detections.values())
+    while stack:
+        item = stack.pop()
+        item.__dict__.pop("parent", None)  # back to the class default, None
+        if isinstance(item, SigmaDetection):
+            stack += item.detection_items
+
+
+# What a conversion changes on the rule it converts and nothing reads from RuleSource.rule afterwards:
+# the searches and conditions (a target reads its own converted rule), pySigma's conversion records, and
+# the `fields` list (which Lent.back puts back).
+_CONVERSION_OWN = {"detection", "fields", "applied_processing_items", "errors", "_backreferences"}
+_CONVERSION_OWN |= {"_conversion_result", "_conversion_states", "_output"}
+_METADATA = tuple(f.name for f in dataclasses.fields(SigmaRule) if f.name not in _CONVERSION_OWN)
+
+
+def _metadata(rule: SigmaRule) -> list[Any]:
+    """Shallow copies of the rule's other attributes: a copied list, dict or dataclass compares by its
+    items, so an attribute changed in place is seen as one replaced is."""
+    return [copy.copy(getattr(rule, name)) for name in _METADATA]
+
+
 @dataclass(frozen=True)
 class RuleSource:
     """One parsed rule with where it came from; parsed once, rendered to every target from copies."""
@@ -159,3 +186,35 @@ class RuleSource:
     @functools.cached_property  # read for every note and error; the rule it names never changes
     def label(self) -> str:
         return f"'{self.rule.title}' ({self.rule.id})"
+
+
+@dataclass(frozen=True)
+class Lent:
+    """RuleSource.rule lent to the rule's last conversion instead of a fresh copy: one SigmaRule.from_dict
+    less per rule (compile_rule).
+
+    Why it is safe: the loaded rule is, object for object, what fresh_rule makes (the loader unlinks what
+    its condition check set: tests/test_model.py), and no conversion follows that would need it as
+    loaded. What reads it afterwards (the rule files, the labels of notes) reads its metadata: `back`
+    puts `fields` back, and where the conversion's pipelines changed anything else of it (renamed the
+    title, changed the log source, set a custom attribute) gives a RuleSource with the rule made afresh.
+    """
+
+    source: RuleSource
+    metadata: list[Any]
+    fields: list[Any]
+
+    @classmethod
+    def of(cls, source: RuleSource) -> Lent | None:
+        """None where the rule cannot be made afresh (no mapping): then it is not lent."""
+        if source.data is None:
+            return None
+        return cls(source, _metadata(source.rule), list(source.rule.fields))
+
+    def back(self) -> RuleSource:
+        """The source the rule's files are built from, after the conversion."""
+        rule = self.source.rule
+        rule.fields = self.fields
+        if _metadata(rule) == self.metadata:
+            return self.source
+        return dataclasses.replace(self.source, rule=self.source.fresh_rule())

@@ -58,11 +58,16 @@ class Target:
         return _map_field(self.pipelines(source), key, field, config, self.model)
 
     def render(
-        self, source: RuleSource, config: Config = DEFAULT, processed: dict[str, Processed] | None = None
+        self,
+        source: RuleSource,
+        config: Config = DEFAULT,
+        processed: dict[str, Processed] | None = None,
+        lent: bool = False,
     ) -> Rendered:
         """Convert one rule, from a copy of its single parse, or raise RuleError; `config` sets pipeline
         variables and appends the team's pipelines to ours. `processed` (one dict per rule) keeps the
-        rule as this target's pipeline processed it, for the next target of the same model."""
+        rule as this target's pipeline processed it, for the next target of the same model. `lent`: the
+        rule's last conversion, which may convert source.rule itself (model.Lent)."""
         try:
             paths = self.pipelines(source)
         except ValueError as e:
@@ -76,7 +81,7 @@ class Target:
             backend = self.backend(joined, schedule=source.schedule, first_seen=first_seen)
             done = processed.get(self.model) if processed is not None else None
             adopted = done.adopt(backend) if done else None
-            rule = source.fresh_rule() if adopted is None else adopted
+            rule = adopted if adopted is not None else source.rule if lent else source.fresh_rule()
             queries = backend.convert_rule(rule)
             if processed is not None and adopted is None:
                 processed[self.model] = Processed(rule, backend.last_processing_pipeline)
