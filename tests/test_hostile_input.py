@@ -334,11 +334,15 @@ def test_a_compiler_defect_on_one_rule_does_not_end_the_batch(
     render = Target.render
 
     def broken(
-        target: Target, source: RuleSource, config: Config = DEFAULT, processed: dict | None = None
+        target: Target,
+        source: RuleSource,
+        config: Config = DEFAULT,
+        processed: dict | None = None,
+        lent: bool = False,
     ) -> Rendered:
         if target.name == "eql" and source.rule_id == BAD_ID:
             raise TypeError("boom")
-        return render(target, source, config, processed)
+        return render(target, source, config, processed, lent)
 
     monkeypatch.setattr(Target, "render", broken)
     result = compile_rules(project / "sigma")
