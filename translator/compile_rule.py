@@ -38,7 +38,7 @@ def compile_rule(
     """
     result = RuleResult(PurePosixPath(path.relative_to(rules_dir).as_posix()))
     try:
-        source = _guarded(path, None, None, lambda: load_rule(path, rules_dir, text))
+        source = _guarded(path, None, None, lambda: load_rule(path, rules_dir, text, result.rel_path))
     except RuleError as e:
         result.errors.append(e)
         return result

@@ -39,9 +39,12 @@ def _label(data: Any) -> str | None:
     return None
 
 
-def load_rule(path: Path, rules_dir: Path, text: str | None = None) -> RuleSource:
-    """Parse one rule file (its `text` when already read), or raise RuleError."""
-    rel_path = PurePosixPath(path.relative_to(rules_dir).as_posix())
+def load_rule(
+    path: Path, rules_dir: Path, text: str | None = None, rel_path: PurePosixPath | None = None
+) -> RuleSource:
+    """Parse one rule file (its `text` when already read), or raise RuleError. `rel_path`: its path
+    under rules_dir, where the caller has it."""
+    rel_path = rel_path or PurePosixPath(path.relative_to(rules_dir).as_posix())
     if text is None:
         text = read_rule(path, rules_dir)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
@@ -27,15 +28,15 @@ class StoredFields:
     types: Mapping[str, str]
     text_fields: Mapping[str, str]  # keyword field -> its text multi-field
     patterns: frozenset[str]
-    # flattened_root per field: the types never change, and a backend asks for each field many times
-    _roots: dict[str, str | None] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # The types as a key of _flattened_root's cache: the same for every rule of a log source.
+    _types_key: frozenset[tuple[str, str]] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     @classmethod
     def of(cls, pipeline_vars: Mapping[str, Any], state: Mapping[str, Any]) -> StoredFields:
         types = {**pipeline_vars.get("ecs_field_types", {}), **pipeline_vars.get("field_types", {})}
-        return cls(
-            types, dict(pipeline_vars.get("text_fields", {})), frozenset(state.get(FIELD_PATTERNS, ()))
-        )
+        text_fields = dict(pipeline_vars.get("text_fields", {}))
+        patterns = frozenset(state.get(FIELD_PATTERNS, ()))
+        return cls(types, text_fields, patterns, frozenset(types.items()))
 
     def type_of(self, field: str) -> str:
         """The field's Elasticsearch type; a key of a flattened field is `flattened`, as field caps says."""
@@ -45,11 +46,7 @@ class StoredFields:
 
     def flattened_root(self, field: str) -> str | None:
         """The flattened field that `field` is, or is a key of."""
-        if field not in self._roots:
-            parts = field.split(".")
-            roots = (".".join(parts[:i]) for i in range(len(parts), 0, -1))
-            self._roots[field] = next((r for r in roots if self.types.get(r) == "flattened"), None)
-        return self._roots[field]
+        return _flattened_root(self._types_key, field)
 
     def is_text(self, field: str) -> bool:
         return self.type_of(field) in TEXT_TYPES
@@ -63,6 +60,15 @@ class StoredFields:
             raise SigmaFeatureNotSupportedByBackendError(
                 f"{field} is an ip field, which takes no wildcards; use the cidr modifier"
             )
+
+
+@lru_cache(maxsize=4096)
+def _flattened_root(types: frozenset[tuple[str, str]], field: str) -> str | None:
+    """StoredFields.flattened_root, kept across rules: the answer depends only on the types (a key made
+    of all of them, so a pipeline with other types never shares an answer) and the field's name."""
+    flattened = {name for name, kind in types if kind == "flattened"}
+    parts = field.split(".")
+    return next((r for i in range(len(parts), 0, -1) if (r := ".".join(parts[:i])) in flattened), None)
 
 
 class PipelineFields:
