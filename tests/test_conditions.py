@@ -11,7 +11,7 @@ from sigma.conditions import SigmaCondition
 from sigma.exceptions import SigmaConditionError
 
 from support.cases import case_rule, load_cases
-from translator.conditions import CopiedCondition, copy_tree, parsed_tree
+from translator.conditions import CACHED_LENGTH, CopiedCondition, copy_tree, parsed_tree
 from translator.model import sigma_rule
 from translator.rule_file import discover, parse_yaml, read_rule
 
@@ -81,3 +81,12 @@ def test_a_condition_pysigma_refuses_is_refused_as_before() -> None:
         with pytest.raises(SigmaConditionError) as theirs:
             SigmaCondition(text, None).parse()  # type: ignore[arg-type]
         assert str(ours.value) == str(theirs.value)
+
+
+def test_a_long_condition_is_parsed_by_pysigma_and_not_cached() -> None:
+    text = " or ".join(f"selection_{i}" for i in range(400))
+    assert len(text) > CACHED_LENGTH
+    before = parsed_tree.cache_info().currsize
+    condition = CopiedCondition(text, None)  # type: ignore[arg-type]
+    assert _tree_shape(condition.parse(False)) == _tree_shape(SigmaCondition(text, None).parse(False))  # type: ignore[arg-type]
+    assert parsed_tree.cache_info().currsize == before

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from translator.build import Build
+from translator.packaging import yaml_block
 from translator.packaging.sentinel_yaml import SentinelDumper
 from translator.packaging.yaml_block import WIDTH, block_yaml
 
@@ -83,3 +84,10 @@ def test_every_committed_sentinel_rule_is_written_by_it(build: Build) -> None:
         assert written is None or written == body, artifact.path
     taken = sum(block_yaml(yaml.safe_load(a.content.decode().split("\n", 1)[1])) is not None for a in files)
     assert taken >= len(files) // 2, f"only {taken} of {len(files)} rule files took the fast path"
+
+
+def test_long_texts_are_written_but_never_cached() -> None:
+    value = {"description": "word " * 60 + "end", "name": "a: " + "k" * 300}
+    yaml_block._scalar.cache_clear()
+    assert block_yaml(value) == libyaml(value)
+    assert yaml_block._scalar.cache_info().currsize == 2  # the keys

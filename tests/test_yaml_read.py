@@ -10,6 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from translator import rule_file
 from translator.rule_file import _check_events, _plain_documents, _StrictLoader, parse_yaml
 
 
@@ -106,3 +107,10 @@ def test_dumped_data_reads_as_the_strict_loader_reads_it(
     value: Any, flow: bool | None, style: str | None
 ) -> None:
     assert_same(yaml.safe_dump(value, default_flow_style=flow, default_style=style, allow_unicode=True))
+
+
+def test_long_scalars_are_read_but_never_cached() -> None:
+    text = "a: " + "x" * 1000 + "\nb: '" + "y" * 300 + "'\n"
+    rule_file._scalar.cache_clear()
+    assert assert_same(text)
+    assert rule_file._scalar.cache_info().currsize == 2  # the keys

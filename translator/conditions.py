@@ -23,13 +23,15 @@ from sigma.conditions import ConditionIdentifier, ConditionItem, ConditionSelect
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
+CACHED_LENGTH = 4096  # a longer condition text is not kept in the cache (bounded memory): pySigma parses it
+
 
 class CopiedCondition(SigmaCondition):
     """SigmaCondition whose parse copies the cached tree with `copy_tree` (module docstring)."""
 
     def parse(self, postprocess: bool = True) -> Any:
-        tree = parsed_tree(self.condition)
-        if tree is None:  # pySigma refuses it: its own parse raises the error, as it always did
+        tree = parsed_tree(self.condition) if len(self.condition) <= CACHED_LENGTH else None
+        if tree is None:  # refused by pySigma (its parse raises the error, as it always did), or long
             return super().parse(postprocess)
         copied = copy_tree(tree)
         return copied.postprocess(self.detections, source=self.source) if postprocess else copied

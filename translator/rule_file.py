@@ -24,6 +24,7 @@ from translator.errors import RuleError, printable
 RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_BYTES = 1024 * 1024  # SigmaHQ's largest rule is 295 KB
 MAX_DEPTH = 32  # SigmaHQ's rules nest at most 5 levels
+CACHED_LENGTH = 256  # longer texts are never kept in a cache: its memory stays bounded whatever the rules
 
 _CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -183,7 +184,8 @@ def _plain_documents(text: str) -> list[Any] | None:
             if kind is yaml.ScalarEvent:
                 if event.anchor is not None or event.tag is not None:
                     return None
-                value = _scalar(event.value, event.implicit)
+                text = event.value
+                value = (_scalar if len(text) <= CACHED_LENGTH else _scalar.__wrapped__)(text, event.implicit)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
                     return None

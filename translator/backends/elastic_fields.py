@@ -21,6 +21,7 @@ from sigma.types import SigmaString
 from translator.transformations import FIELD_PATTERNS
 
 TEXT_TYPES = frozenset({"text", "match_only_text"})
+CACHED_LENGTH = 256  # a longer field name is not kept in _flattened_root's cache (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class StoredFields:
 
     def flattened_root(self, field: str) -> str | None:
         """The flattened field that `field` is, or is a key of."""
-        return _flattened_root(self._types_key, field)
+        root = _flattened_root if len(field) <= CACHED_LENGTH else _flattened_root.__wrapped__
+        return root(self._types_key, field)
 
     def is_text(self, field: str) -> bool:
         return self.type_of(field) in TEXT_TYPES

@@ -33,6 +33,7 @@ _FIRST_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
 _RESOLVER = yaml.resolver.Resolver()  # the implicit types a dumper's plain scalar would read back as
 _STR = "tag:yaml.org,2002:str"
 MAX_SIMPLE_KEY = 128  # libyaml writes a longer key as a complex key (`? key`)
+CACHED_LENGTH = 256  # longer texts are never kept in _scalar's cache: its memory stays bounded
 
 
 class _Unsupported(Exception):
@@ -57,7 +58,7 @@ def _mapping(value: dict[Any, Any], indent: int, out: list[str], seen: set[int],
     pad = " " * indent
     lead = first
     for key, item in value.items():
-        text = _scalar(key) if type(key) is str else None
+        text = _text(key) if type(key) is str else None
         if text is None or len(key) > MAX_SIMPLE_KEY:
             raise _Unsupported
         out.append(f"{lead or pad}{text}:")
@@ -93,7 +94,7 @@ def _leaf(value: Any, column: int, seen: set[int]) -> str:
     """A scalar or an empty collection, written on the current line from `column`."""
     kind = type(value)
     if kind is str:
-        text = _scalar(value)
+        text = _text(value)
         if text is None or column + len(text) > WIDTH - _MARGIN:
             raise _Unsupported
         return text
@@ -114,6 +115,11 @@ def _once(value: dict[Any, Any] | list[Any], seen: set[int]) -> None:
     if id(value) in seen:
         raise _Unsupported
     seen.add(id(value))
+
+
+def _text(value: str) -> str | None:
+    """_scalar, cached for the short texts that repeat across templates (keys, names, values)."""
+    return _scalar(value) if len(value) <= CACHED_LENGTH else _scalar.__wrapped__(value)
 
 
 @lru_cache(maxsize=8192)
