@@ -9,8 +9,8 @@ NOT (their `args` further nodes or None), and ConditionIdentifier and ConditionS
 strings); `parent` and `source` are None. Postprocessing only sets `parent` and `source` on a node and
 gives it a new `args` list; it never changes a string or an args list in place. So a new object per
 node with the same attributes and a new `args` list shares nothing postprocessing changes. Anything
-else in a tree is deep-copied as before. tests/test_model.py compares both copies on every condition of
-the project's and the generated rules, and checks that the cached tree is never changed.
+else in a tree is deep-copied as before. tests/test_conditions.py compares the copies with pySigma's on
+every condition of the project's rules and golden cases, and checks that the cached tree never changes.
 """
 
 from __future__ import annotations

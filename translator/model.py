@@ -132,7 +132,7 @@ def sigma_rule(data: dict[str, Any]) -> SigmaRule:
 
 def unlink(rule: SigmaRule) -> None:
     """Forget the parents that postprocessing a condition gives the rule's searches and their items: the
-    rule is then, object for object, what sigma_rule makes (tests/test_model.py), so that it can be lent
+    rule is then, object for object, what sigma_rule makes (tests/test_lent.py), so that it can be lent
     to a conversion (Lent)."""
     stack: list[Any] = list(rule.detection.detections.values())
     while stack:
@@ -194,7 +194,7 @@ class Lent:
     less per rule (compile_rule).
 
     Why it is safe: the loaded rule is, object for object, what fresh_rule makes (the loader unlinks what
-    its condition check set: tests/test_model.py), and no conversion follows that would need it as
+    its condition check set: tests/test_lent.py), and no conversion follows that would need it as
     loaded. What reads it afterwards (the rule files, the labels of notes) reads its metadata: `back`
     puts `fields` back, and where the conversion's pipelines changed anything else of it (renamed the
     title, changed the log source, set a custom attribute) gives a RuleSource with the rule made afresh.

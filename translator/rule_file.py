@@ -173,7 +173,7 @@ def _plain_documents(text: str) -> list[Any] | None:
     and style (event.implicit) constructs; `_scalar` does exactly that with the loader's own resolver and
     constructors. Everything the strict reading refuses or treats apart (an alias, an anchor, a tag,
     nesting past MAX_DEPTH, a duplicate, non-string or collection key, a parse error) returns None, so
-    the error, and its wording, come from the usual path. tests/test_rule_files.py compares the two.
+    the error, and its wording, come from the usual path. tests/test_yaml_read.py compares the two.
     """
     documents: list[Any] = []
     stack: list[Any] = []  # the open collections, innermost last
@@ -184,8 +184,9 @@ def _plain_documents(text: str) -> list[Any] | None:
             if kind is yaml.ScalarEvent:
                 if event.anchor is not None or event.tag is not None:
                     return None
-                text = event.value
-                value = (_scalar if len(text) <= CACHED_LENGTH else _scalar.__wrapped__)(text, event.implicit)
+                scalar = event.value
+                construct = _scalar if len(scalar) <= CACHED_LENGTH else _scalar.__wrapped__
+                value = construct(scalar, event.implicit)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
                     return None

@@ -47,13 +47,14 @@ class Workers:
     def __init__(self, count: int, cache: Cache | None) -> None:
         self.count = count  # the most it may start
         self.cache = cache
+        self.folder = cache.root.parent if cache else None  # what a job names the cache by
+        if cache:
+            _caches[cache.root.parent] = cache  # here and (forked) in the workers: its secret read once
         self.pool: ProcessPoolExecutor | None = None
 
     def start(self, count: int) -> ProcessPoolExecutor:
         """The running pool; `count` processes, if they are started now."""
         if self.pool is None:
-            if self.cache:
-                _caches[self.cache.root.parent] = self.cache  # here and (forked) in the workers
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             gc.freeze()  # the loaded modules stay out of the workers' collections: less work, pages shared
             context = multiprocessing.get_context(method)
@@ -87,9 +88,7 @@ def run(
     already, the first job is compiled here, so that the forks share the loaded compiler, and a single
     worker is this process.
     """
-    folder = workers.cache.root.parent if workers.cache else None
-    if workers.cache:
-        _caches[folder] = workers.cache  # its secret is read once per process
+    folder = workers.folder
     if not jobs or (count <= 1 and meanwhile is None):
         if meanwhile:
             meanwhile()
