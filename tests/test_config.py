@@ -184,9 +184,9 @@ def test_index_and_watchlist_change_exactly_those(
     assert files.keys() == before.keys()
     changed = {path for path in files if files[path] != before[path]}
     assert changed == {NDJSON, *SENTINEL_FILES, "manifest.json"}
-    old_index = '"index": ["logs-azure.activitylogs-*"]'
+    old_index = '"index":["logs-azure.activitylogs-*"]'
     assert old_index in before[NDJSON].decode()
-    new_index = '"index": ["team-azure-*", "archive-azure-*"]'
+    new_index = '"index":["team-azure-*","archive-azure-*"]'
     assert files[NDJSON].decode() == before[NDJSON].decode().replace(old_index, new_index)
     for path in SENTINEL_FILES:
         assert files[path].decode() == before[path].decode().replace("AsnIPv4Ranges", "TeamAsn")

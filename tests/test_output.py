@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
 from translator.build import Build
 from translator.cli import main
-from translator.json_text import json_indented, json_text
+from translator.json_text import json_bytes, json_text
 from translator.output_read import read_tree
 from translator.targets import TARGETS
 from translator.versions import compiler_versions
@@ -106,28 +106,50 @@ def test_sentinel_artifacts_analyse_cleanly(root: Path, kusto: KustoAnalyzer) ->
 
 
 def test_the_manifest_is_json_text_with_an_indent_of_two(build: Build) -> None:
-    """The manifest is laid out by json_indented (below): exactly what json_text(indent=2) writes."""
+    """The manifest is written by json_bytes (below): exactly what json_text(indent=2) writes."""
     manifest = build.manifest()
     assert manifest == (json_text(json.loads(manifest), indent=2) + "\n").encode()
 
 
-def test_json_indented_is_json_text_with_an_indent_of_two(root: Path) -> None:
-    """ARM templates are laid out over the C encoder (translator/json_text.py, json_indented): exactly
-    what json_text(indent=2) writes, on every committed template and on awkward values."""
+def _as_json_text(value: object, indent: bool, sort_keys: bool) -> bytes:
+    layout: dict = {"indent": 2} if indent else {"separators": (",", ":")}
+    return json_text(value, sort_keys=sort_keys, **layout).encode()
+
+
+def test_json_bytes_is_json_text(root: Path) -> None:
+    """Templates, Kibana rules and the manifest are written by orjson (translator/json_text.py,
+    json_bytes): exactly what json_text writes with an indent of two or compactly, on every committed
+    template and Kibana rule, on every character up to U+2FFF and beyond, and on values orjson leaves to
+    json_text."""
     templates = sorted((root / "output" / "sentinel-arm").rglob("*.json"))
-    assert templates
+    kibana = sorted((root / "output" / "kibana-rules").rglob("*.ndjson"))
+    assert templates and kibana
     for path in templates:
-        text = path.read_text(encoding="utf-8")
-        assert json_indented(json.loads(text)) + "\n" == text, path
+        text = path.read_bytes()
+        assert json_bytes(json.loads(text), indent=True) + b"\n" == text, path
+    for path in kibana:
+        for line in path.read_bytes().splitlines():
+            assert json_bytes(json.loads(line), sort_keys=True) == line, path
+    characters = "".join(chr(c) for c in range(0x3000) if not 0xD800 <= c < 0xE000)
     awkward = [
         {},
         [],
-        {"a": [], "b": {}, "c": [{"d": [1, 2.5, -0.0, True, False, None]}], "e": (1, "x")},
-        ['q"\\', "\u2028\x85é\U0001f600", "x\ny\t", ""],
-        {1: "number key", None: "null key"},
+        {"a": [], "b": {}, "c": [{"d": [1, -7, 2**63 - 1, -(2**63), True, False, None]}], "e": (1, "x")},
+        ['q"\\', "\u2028\x85é\U0001f600", "x\ny\t", "", characters, "\ufeff\ufffe\uffff\U0010ffff"],
+        {"z": 1, "a": {"é": 2, "e": 3, "\U0001f600": 4, "\uffff": 5}, "A": [{"b": 1, "a": 2}]},
+        {1: "number key", None: "null key"},  # json_text's own layout
+        [2**64, -(2**63) - 1],  # beyond 64 bits: json_text's
         {"c%s": "%", "refused": [{"reason": "100%s %d", "target": None}]},
         "a string",
         7,
     ]
     for value in awkward:
-        assert json_indented(value) == json_text(value, indent=2), value
+        for indent in (False, True):
+            for sort_keys in (False, True):
+                try:
+                    expected = _as_json_text(value, indent, sort_keys)
+                except TypeError:  # keys json cannot sort (a number and null): both refuse alike
+                    with pytest.raises(TypeError):
+                        json_bytes(value, indent, sort_keys)
+                    continue
+                assert json_bytes(value, indent, sort_keys) == expected, (value, indent, sort_keys)

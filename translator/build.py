@@ -18,7 +18,7 @@ from typing import NamedTuple
 from translator.cache import Cache, fingerprint, rule_key
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
-from translator.json_text import json_indented
+from translator.json_text import json_bytes
 from translator.output_read import MANIFEST, path_order
 from translator.results import Artifact, RuleResult
 from translator.rule_file import discover, read_rule
@@ -96,7 +96,7 @@ class Build:
             key=lambda r: (r["rule_path"], r["target"]),
         )
         manifest = {"compiler": compiler_versions(), "artifacts": entries, "refused": refused}
-        return (json_indented(manifest) + "\n").encode()  # as json_text(indent=2), faster
+        return json_bytes(manifest, indent=True) + b"\n"
 
     def rule_path(self, rel_path: PurePosixPath) -> str:
         return f"{self.rules_name}/{rel_path.as_posix()}"

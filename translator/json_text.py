@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 # JSON leaves these raw inside strings, but line-based readers (ndjson importers, Python's splitlines,
 # JavaScript before ES2019) take them for line ends; escaped, the text means the same to every reader.
 _LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+# The same in UTF-8. Replacing bytes is exact: a UTF-8 lead byte never occurs inside another character,
+# and outside strings JSON has only ASCII.
+_LINE_BREAKS_UTF8 = [(char.encode(), escaped.encode()) for char, escaped in _LINE_BREAKS.items()]
 
 
 def json_text(value: Any, **options: Any) -> str:
@@ -18,50 +23,21 @@ def json_text(value: Any, **options: Any) -> str:
     return text
 
 
-def json_indented(value: Any) -> str:
-    """json_text(value, indent=2), byte for byte, at the speed of the C encoder (an ARM template per rule).
+def json_bytes(value: Any, indent: bool = False, sort_keys: bool = False) -> bytes:
+    """UTF-8 JSON, compact or with an indent of two, as json_text writes it with separators (",", ":")
+    or indent=2 (a template per rule, the manifest, every result a worker sends).
 
-    Python's json lays out indented text in pure Python. Here each string and scalar is encoded by the
-    C encoder, compactly, and placed as the indenting encoder places it: `[`/`{`, each item on a line of
-    its own indented two more, `,` between items, the closing bracket on its own line, `[]`/`{}` when
-    empty, `": "` after a key. A value it does not lay out (a key that is not a string) takes json_text
-    itself; tests/test_output.py compares the two on every committed ARM template and awkward values.
+    orjson writes it in C, byte for byte as json_text does for what artifacts hold: strings (the same
+    escapes: tests/test_output.py compares every character up to U+2FFF and beyond), integers, true,
+    false, null, lists and string-keyed mappings. What orjson does not take (an integer beyond 64 bits, a
+    key that is not a string, a lone surrogate) goes to json_text, whose text is then encoded as before.
     """
     try:
-        text = _layout(value, "\n")
-    except _NotLaidOut:
-        return json_text(value, indent=2)
-    for char, escaped in _LINE_BREAKS.items():
-        text = text.replace(char, escaped)
-    return text
-
-
-class _NotLaidOut(Exception):
-    """A value json_indented leaves to json_text."""
-
-
-def _layout(value: Any, newline: str) -> str:
-    if isinstance(value, str):
-        return _encode_string(value)
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        if not all(isinstance(key, str) for key in value):
-            raise _NotLaidOut  # json turns numbers and null into keys by rules of its own
-        inner = newline + "  "
-        items = [
-            _encode_string(k) + ": " + (_encode_string(v) if isinstance(v, str) else _layout(v, inner))
-            for k, v in value.items()
-        ]
-        return "{" + inner + ("," + inner).join(items) + newline + "}"
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return "[]"
-        inner = newline + "  "
-        items = [_encode_string(v) if isinstance(v, str) else _layout(v, inner) for v in value]
-        return "[" + inner + ("," + inner).join(items) + newline + "]"
-    return _encode_scalar(value)  # a number, true, false or null
-
-
-_encode_string = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
-_encode_scalar = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False)
+        options = (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+        data = orjson.dumps(value, option=options)
+    except TypeError:  # orjson.JSONEncodeError
+        layout: dict[str, Any] = {"indent": 2} if indent else {"separators": (",", ":")}
+        return json_text(value, sort_keys=sort_keys, **layout).encode()
+    for char, escaped in _LINE_BREAKS_UTF8:
+        data = data.replace(char, escaped)
+    return data

@@ -5,11 +5,13 @@ Light on purpose (no pySigma): a build whose every rule comes from the cache nev
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+import orjson
+
 from translator.errors import RuleError
+from translator.json_text import json_bytes
 
 
 @dataclass(frozen=True)
@@ -49,18 +51,14 @@ class RuleResult:
             "refusals": [_error_json(e) for e in self.refusals],
             "notes": self.notes,
         }
-        # json.dumps escapes every line feed inside strings: the first one ends the head.
-        return (
-            json.dumps(head, ensure_ascii=False).encode()
-            + b"\n"
-            + b"".join(a.content for a in self.artifacts)
-        )
+        # JSON escapes every line feed inside strings: the first one ends the head.
+        return json_bytes(head) + b"\n" + b"".join(a.content for a in self.artifacts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RuleResult:
         """The inverse of to_bytes (KeyError, TypeError or ValueError on anything else)."""
         line, _, body = data.partition(b"\n")
-        head = json.loads(line)
+        head = orjson.loads(line)
         artifacts, offset = [], 0
         for target, kind, path, size in head["artifacts"]:
             if type(size) is not int or size < 0 or offset + size > len(body):

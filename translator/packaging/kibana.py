@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from translator.attack import Attack, Technique, ThreatEntry
 from translator.backends.elastic_fields import StoredFields
 from translator.config import DEFAULT, Config
-from translator.json_text import json_text
+from translator.json_text import json_bytes
 from translator.model import Duration, RuleSource
 from translator.packaging.common import derived_id, description, level, rule_date
 from translator.targets import Rendered
@@ -67,8 +67,7 @@ Kibana 8.14 or later.
 
     def ndjson(self) -> bytes:
         rules = [self.primary(), *([self.eql_rule()] if self.eql is not None else [])]
-        lines = [json_text(r, sort_keys=True) for r in rules]
-        return ("\n".join(lines) + "\n").encode()
+        return b"".join(json_bytes(r, sort_keys=True) + b"\n" for r in rules)
 
     def primary(self) -> dict[str, Any]:
         first_seen = self.source.first_seen

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from translator.attack import Attack, Technique
 from translator.config import DEFAULT, Config
-from translator.json_text import json_indented
+from translator.json_text import json_bytes
 from translator.model import Duration, RuleSource
 from translator.packaging import sentinel_yaml
 from translator.packaging.common import derived_id, description, level, rule_date
@@ -142,7 +142,7 @@ class SentinelRule:
         }
 
     def arm_json(self) -> bytes:
-        return (json_indented(self.arm()) + "\n").encode()
+        return json_bytes(self.arm(), indent=True) + b"\n"
 
 
 def arm_literal(value: Any) -> Any:
