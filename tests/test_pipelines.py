@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 import yaml
 from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaLogSource
 
 import translator.targets as targets_module
 from support.cases import case_rule, load_cases
 from translator.compile_rule import compile_rule
+from translator.config import load_config
 from translator.errors import RuleError
 from translator.loader import load_rule
-from translator.pipelines import INDEX, PIPELINES_DIR, load_pipeline, load_pipelines
+from translator.pipelines import INDEX, PIPELINES_DIR, load_pipeline, load_pipelines, pipeline_files
 from translator.rule_file import discover, read_rule
 from translator.targets import TARGETS, Processed
 
@@ -45,11 +48,13 @@ def test_rule_conditions_test_only_the_logsource(name: str) -> None:
 
 def _clear_pipeline_caches() -> None:
     load_pipelines.cache_clear()
+    targets_module._shared.cache_clear()
     targets_module._map_field.cache_clear()
 
 
 def test_shared_pipelines_carry_nothing_from_one_rule_to_the_next(root: Path) -> None:
-    """load_pipelines gives every rule of a log source one pipeline object: compiling the project's rules
+    """Every rule of a log source is converted by one pipeline object (targets._shared) and its `fields:`
+    mapped by another (load_pipelines): compiling the project's rules
     in one order, in the other, and each alone after a fresh start gives the same results."""
     rules_dir = root / "sigma"
     paths = discover(rules_dir)
@@ -95,3 +100,27 @@ def test_targets_of_one_model_convert_the_rule_it_processed_once(root: Path, tmp
             adopted += before is not None and processed[TARGETS[name].model] is before
         assert together == {name: _render(name, source, None) for name in TARGETS}, source.path
     assert adopted >= len(sources) // 2
+
+
+def test_each_shared_pipeline_has_processing_items_of_its_own(tmp_path: Path) -> None:
+    """pySigma binds a processing item to one pipeline at a time, and an item asks that pipeline what it
+    did to a field (field name conditions): the shared pipelines of two log sources with the same team
+    pipeline, and the pipeline load_pipelines keeps for `fields:`, hold no item in common, each bound
+    to its own pipeline; and a shared pipeline refuses to be joined to another (which would rebind its
+    items)."""
+    (tmp_path / "team.yml").write_text(
+        "name: team\npriority: 100\ntransformations:\n"
+        "  - id: team_prefix\n    type: field_name_prefix\n    prefix: team.\n"
+    )
+    (tmp_path / "translator.toml").write_text("[pipelines]\necs = ['team.yml']\n")
+    config = load_config(tmp_path / "translator.toml")
+    shared = []
+    for service in ("activitylogs", "signinlogs"):
+        paths = pipeline_files("ecs", SigmaLogSource(product="azure", service=service))
+        shared += [targets_module._shared(paths, config, "ecs"), load_pipelines(paths, config, "ecs")]
+    for pipeline in shared:
+        assert pipeline.items and all(item._pipeline is pipeline for item in pipeline.items)
+    items = [id(item) for pipeline in shared for item in pipeline.items]
+    assert len(items) == len(set(items))
+    with pytest.raises(AssertionError, match="cannot be joined"):
+        ProcessingPipeline() + shared[0]

@@ -112,9 +112,7 @@ def load_pipeline(path: Path, overrides: dict[str, Any] | None = None) -> Proces
     return pipeline
 
 
-@cache
-def parse_pipeline(text: str, name: str) -> ProcessingPipeline:
-    """A team's pipeline (translator.toml `pipelines`) from its text; PipelineError naming it if invalid."""
+def _parse_pipeline(text: str, name: str) -> ProcessingPipeline:
     try:
         definition = yaml.load(text, Loader=_Loader)
         if not isinstance(definition, dict):
@@ -125,21 +123,35 @@ def parse_pipeline(text: str, name: str) -> ProcessingPipeline:
 
 
 @cache
+def parse_pipeline(text: str, name: str) -> ProcessingPipeline:
+    """A team's pipeline (translator.toml `pipelines`) from its text; PipelineError naming it if invalid."""
+    return _parse_pipeline(text, name)
+
+
+@cache
 def load_pipelines(
     paths: tuple[Path, ...], config: Config | None = None, model: str | None = None
 ) -> ProcessingPipeline:
-    """The pipelines joined in order into one, as a conversion applies them; one object per log source
-    and configuration: our files with the variables `config` sets, then the team's pipelines of `model`.
+    """join_pipelines, one object per log source and configuration: what maps a `fields:` entry
+    (targets._map_field) and what sigma-cli's pipeline applies per log source (translator/sigma_cli.py).
 
     Safe to share between rules, as sigma-cli shares one pipeline across a whole batch: every apply()
-    starts from fresh per-rule state (state, applied ids, field mappings), each conversion applies a new
-    pipeline object that pySigma's `+` builds from these items, and the items hold only their
+    starts from fresh per-rule state (state, applied ids, field mappings), and the items hold only their
     configuration (tests/test_pipelines.py compiles rules in both orders to show no rule leaks into
     the next).
     """
+    return join_pipelines(paths, config, model)
+
+
+def join_pipelines(
+    paths: tuple[Path, ...], config: Config | None = None, model: str | None = None
+) -> ProcessingPipeline:
+    """The pipelines joined in order into a new one, as a conversion applies them: our files with the
+    variables `config` sets, then the team's pipelines of `model`. Its processing items are its own
+    (pySigma binds an item to one pipeline at a time): each call loads and parses them anew."""
     pipelines = [load_pipeline(path, config.var_overrides(path.name) if config else None) for path in paths]
     if config and model:
-        pipelines += [parse_pipeline(p.text, p.path) for p in config.extra_pipelines(model)]
+        pipelines += [_parse_pipeline(p.text, p.path) for p in config.extra_pipelines(model)]
     combined = pipelines[0]
     for pipeline in pipelines[1:]:
         combined = combined + pipeline

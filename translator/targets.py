@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from translator.backends.sentinel_kql import SentinelKqlBackend
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.model import RuleSource
-from translator.pipelines import load_pipelines, pipeline_files
+from translator.pipelines import join_pipelines, load_pipelines, pipeline_files
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,15 @@ class Target:
                 source.first_seen,
                 fields=tuple(self.map_field(source, f, config) for f in source.first_seen.fields),
             )
-            joined = load_pipelines(paths, config, self.model)
-            backend = self.backend(joined, schedule=source.schedule, first_seen=first_seen)
+            pipeline = _shared(paths, config, self.model)
+            backend = self.backend(pipeline, schedule=source.schedule, first_seen=first_seen)
+            pipeline.start(backend)
             done = processed.get(self.model) if processed is not None else None
             adopted = done.adopt(backend) if done else None
             rule = adopted if adopted is not None else source.rule if lent else source.fresh_rule()
             queries = backend.convert_rule(rule)
             if processed is not None and adopted is None:
-                processed[self.model] = Processed(rule, backend.last_processing_pipeline)
+                processed[self.model] = Processed(rule, pipeline)
         except (SigmaError, ValueError) as e:
             names = [f"pipelines/{p.name}" for p in paths] + [
                 p.path for p in config.extra_pipelines(self.model)
@@ -93,7 +93,6 @@ class Target:
             raise RuleError(source.path, f"{e} ({where})", source.label, self.name) from e
         if len(queries) != 1:
             raise RuleError(source.path, "a rule must have exactly one condition", source.label, self.name)
-        pipeline = backend.last_processing_pipeline
         return Rendered(
             text=queries[0] + "\n",
             notes=tuple(getattr(backend, "notes", ())),
@@ -107,54 +106,86 @@ class Target:
         )
 
 
+class SharedPipeline(ProcessingPipeline):
+    """The one pipeline object that converts every rule of a log source and configuration in the targets
+    of one model (_shared), where pySigma's convert_rule would join a new one for each conversion
+    (init_processing_pipeline: `ProcessingPipeline() + pipeline + None`, which binds every item anew to
+    the same items and variables: a fifth of a rule's pipeline cost).
+
+    Safe to reuse, as sigma-cli reuses one pipeline for a whole batch: apply() starts from fresh
+    per-rule state (state, applied ids, field mappings), `start` gives each conversion the variables
+    init_processing_pipeline would give it, and its items are its own (join_pipelines), bound to it
+    alone. A conversion reads it only while it converts; what a target keeps (Rendered) is copied.
+    """
+
+    defaults: dict[str, Any]  # the joined pipelines' variables, before a backend adds its own
+    kept: SigmaRule | None = None
+
+    @classmethod
+    def of(cls, joined: ProcessingPipeline) -> SharedPipeline:
+        """The pipeline `ProcessingPipeline() + joined` makes, once."""
+        joined._clear_pipeline()
+        shared = cls(joined.items, joined.postprocessing_items, joined.finalizers, dict(joined.vars))
+        shared.defaults = dict(joined.vars)
+        return shared
+
+    def start(self, backend: TextQueryBackend) -> None:
+        """Make this the pipeline of `backend`'s next conversion, with the variables that
+        init_processing_pipeline sets: the backend's options, its name and its output format."""
+        options = {"backend_" + key: value for key, value in backend.backend_options.items()}
+        self.vars = (
+            self.defaults | options | {"backend": backend.name, "output_format": backend.default_format}
+        )
+        backend.last_processing_pipeline = self
+
+    def keep(self, rule: SigmaRule) -> None:
+        """The next apply() leaves `rule` as this pipeline's last apply() made it (Processed.adopt)."""
+        self.kept = rule
+
+    def apply(self, rule: SigmaRule) -> SigmaRule:  # type: ignore[override]
+        kept, self.kept = self.kept, None
+        return rule if rule is kept else super().apply(rule)
+
+    def _clear_pipeline(self) -> None:
+        """pySigma's `+` calls this to bind the items to another pipeline: never for this one."""
+        raise AssertionError("a shared pipeline cannot be joined to another")
+
+
+@cache
+def _shared(paths: tuple[Path, ...], config: Config, model: str) -> SharedPipeline:
+    """One SharedPipeline per log source, configuration and model, with items of its own (not those of
+    load_pipelines, which maps `fields:` entries between conversions)."""
+    return SharedPipeline.of(join_pipelines(paths, config, model))
+
+
 @dataclass(frozen=True)
 class Processed:
     """A rule as a conversion's pipeline processed it, with that pipeline (its per-rule results)."""
 
     rule: SigmaRule
-    pipeline: ProcessingPipeline
+    pipeline: SharedPipeline
 
     def adopt(self, backend: TextQueryBackend) -> SigmaRule | None:
-        """Set `backend` up to convert this rule as processed, without processing it again; None where
-        its pipeline could process the rule differently.
+        """Set `backend` (started: SharedPipeline.start) up to convert this rule as processed, without
+        processing it again; None where its pipeline could process the rule differently.
 
-        The kibana-kql and eql targets apply the same pipeline object (load_pipelines: one per log
-        source and configuration) and their backends add no pipeline of their own, so their pipelines
-        hold the same items, in order, which make the same changes to the same rule: adopted only if
-        the items are the very same objects. The two pipelines differ only in the variables a backend
-        sets (its name and options), which only placeholder transformations read: none may be among
-        the items. A conversion only reads the rule (it parses the condition anew each time), so the
-        first target's leaves it as processed. Items are bound to one pipeline at a time, so the
-        backend's pipeline is rebuilt with these items, as pySigma's `+` does, as one whose apply()
-        keeps the rule and this run's results. tests/test_pipelines.py compares every project rule and
-        golden case converted both ways.
+        The kibana-kql and eql targets convert with the same pipeline object (_shared: one per log source,
+        configuration and model) and their backends add no pipeline of their own, so the same items
+        make the same changes to the same rule. The two conversions differ only in the variables a
+        backend sets (its name and options), which only placeholder transformations read: none may be
+        among the items. A conversion only reads the rule (it parses the condition anew each time), so
+        the first target's leaves it as processed, and nothing applies the pipeline between the two
+        conversions of a rule, so it still holds that run's results (applied ids, field mappings,
+        state). tests/test_pipelines.py compares every project rule and golden case converted both
+        ways.
         """
-        backend.init_processing_pipeline()  # the pipeline and variables convert_rule would make
         pipeline = backend.last_processing_pipeline
-        if [id(i) for i in pipeline.items] != [id(i) for i in self.pipeline.items] or any(
+        if pipeline is not self.pipeline or any(
             isinstance(i.transformation, BasePlaceholderTransformation) for i in pipeline.items
         ):
             return None
-        pipeline._clear_pipeline()
-        applied = _Applied(
-            items=pipeline.items,
-            postprocessing_items=pipeline.postprocessing_items,
-            finalizers=pipeline.finalizers,
-            vars=pipeline.vars,
-        )
-        done = self.pipeline
-        applied.applied, applied.applied_ids = list(done.applied), set(done.applied_ids)
-        applied.field_name_applied_ids = copy.copy(done.field_name_applied_ids)
-        applied.field_mappings, applied.state = copy.copy(done.field_mappings), dict(done.state)
-        backend.last_processing_pipeline = applied
+        pipeline.keep(self.rule)
         return self.rule
-
-
-class _Applied(ProcessingPipeline):
-    """A pipeline whose run on the rule already happened (Processed.adopt): apply() keeps the rule."""
-
-    def apply(self, rule: SigmaRule) -> SigmaRule:  # type: ignore[override]
-        return rule
 
 
 @lru_cache(maxsize=4096)
