@@ -112,12 +112,13 @@ class Config:
     origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # setting -> where it was set
 
     def get(self, section: str, name: str) -> Any:
-        """One setting's value (a copy: the Config cannot be changed through it)."""
-        return copy.deepcopy(_decoded(self.settings)[section][name])
+        """One setting's value (a copy of a list or table: the Config cannot be changed through it)."""
+        value = _decoded(self.settings)[section][name]
+        return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
 
     @property
     def targets(self) -> tuple[str, ...]:
-        return tuple(self.get("build", "targets"))
+        return tuple(_decoded(self.settings)["build"]["targets"])  # strings: nothing to copy
 
     def var_overrides(self, pipeline: str) -> dict[str, Any]:
         """The variables the configuration sets in one of our pipeline files (by its name)."""

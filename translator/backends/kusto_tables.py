@@ -10,8 +10,10 @@ table schemas pysigma-backend-kusto ships; which tables and which renames, from 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
@@ -40,27 +42,12 @@ class Source:
     def name(self) -> str:
         return " + ".join(self.tables)
 
-    def _columns(self, table: str) -> dict[str, str]:
-        columns = {name: info["data_type"] for name, info in AZURE_MONITOR_TABLES[table].items()}
-        for new, old in self.renames[table].items():
-            columns[new] = columns.pop(old)
-        return columns
-
-    @cached_property
-    def types(self) -> dict[str, str]:
+    @property
+    def types(self) -> Mapping[str, str]:
         """Column -> Kusto type of the rows the query reads: dynamic where any table has it dynamic
         and another stores it as JSON text."""
-        types: dict[str, str] = {}
-        for table in self.tables:
-            for name, kind in self._columns(table).items():
-                known = types.setdefault(name, kind)
-                if known != kind:
-                    if {known, kind} != {"dynamic", "string"}:
-                        raise SigmaFeatureNotSupportedByBackendError(
-                            f"column {name} is {known} in one table and {kind} in {table}"
-                        )
-                    types[name] = "dynamic"
-        return types
+        renames = tuple((table, tuple(self.renames[table].items())) for table in self.tables)
+        return _types(renames)
 
     @property
     def text(self) -> str:
@@ -73,8 +60,35 @@ class Source:
             if self.renames[table]:
                 renames = ", ".join(f"{new} = {old}" for new, old in self.renames[table].items())
                 steps.append(f"project-rename {renames}")
-            texts = [n for n, kind in self._columns(table).items() if kind != self.types[n]]
+            types, renamed = self.types, tuple(self.renames[table].items())
+            texts = [n for n, kind in _columns(table, renamed).items() if kind != types[n]]
             if texts:
                 steps.append("extend " + ", ".join(f"{n} = todynamic({n})" for n in texts))
             legs.append(f"({' | '.join([table, *steps])})" if steps else table)
         return "union isfuzzy=true " + ", ".join(legs)
+
+
+@lru_cache(maxsize=256)
+def _types(renames: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> Mapping[str, str]:
+    """Source.types of the tables, each with its renames, in order: a function of the pipeline's tables
+    and renames alone, so made once for all the rules that read them (read-only)."""
+    types: dict[str, str] = {}
+    for table, renamed in renames:
+        for name, kind in _columns(table, renamed).items():
+            known = types.setdefault(name, kind)
+            if known != kind:
+                if {known, kind} != {"dynamic", "string"}:
+                    raise SigmaFeatureNotSupportedByBackendError(
+                        f"column {name} is {known} in one table and {kind} in {table}"
+                    )
+                types[name] = "dynamic"
+    return MappingProxyType(types)
+
+
+@lru_cache(maxsize=256)
+def _columns(table: str, renamed: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    """The table's columns and their types, renamed (new name, the table's name) (read-only)."""
+    columns = {name: info["data_type"] for name, info in AZURE_MONITOR_TABLES[table].items()}
+    for new, old in renamed:
+        columns[new] = columns.pop(old)
+    return MappingProxyType(columns)

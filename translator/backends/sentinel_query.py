@@ -10,6 +10,7 @@ rule's `fields:`, the pipeline's entity columns, and without `fields:` the field
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar
 
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
@@ -17,6 +18,7 @@ from sigma.rule import SigmaRule
 
 from translator.backends.kusto_columns import Column
 from translator.errors import printable
+from translator.model import Duration, Schedule
 from translator.sentinel_schedule import sentinel_windows
 
 if TYPE_CHECKING:
@@ -114,13 +116,7 @@ events
     def _windows(self) -> str:
         """The lines that say how often the rule runs and which slice of time each run alerts on."""
         terms = self.backend.first_seen
-        windows = sentinel_windows(self.backend.schedule, terms.history if terms else None)
-        return self.windows.format(
-            frequency=windows.query_frequency,
-            period=windows.query_period,
-            delay=windows.delay,
-            recent=windows.recent,
-        )
+        return _windows_text(self.windows, self.backend.schedule, terms.history if terms else None)
 
     def _watchlists(self) -> list[str]:
         out = []
@@ -205,3 +201,16 @@ def _result_names(columns: list[Column], taken: set[str]) -> dict[Column, str]:
         taken.add(name)
         names[column] = name
     return names
+
+
+@lru_cache(maxsize=256)
+def _windows_text(template: str, schedule: Schedule, history: Duration | None) -> str:
+    """SentinelQuery.windows filled in: a function of these immutable values alone, made once for all
+    the rules that share them (a library has a few schedules)."""
+    windows = sentinel_windows(schedule, history)
+    return template.format(
+        frequency=windows.query_frequency,
+        period=windows.query_period,
+        delay=windows.delay,
+        recent=windows.recent,
+    )
