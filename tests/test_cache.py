@@ -336,7 +336,7 @@ def test_clean_up_removes_only_entries_unused_for_a_month(tmp_path: Path) -> Non
     for name, age in {"fresh": 3600, "old": 2 * day, "unused": (cache_module.UNUSED_DAYS + 1) * day}.items():
         key = name.encode().hex().ljust(64, "0")
         cache.put_data(cache_module.RULE, key, {"name": name})
-        entries[name] = cache._entry(cache_module.RULE, key)
+        entries[name] = Path(cache._entry(cache_module.RULE, key))
         os.utime(entries[name], (now - age, now - age))
         if name != "unused":
             assert cache.get_data(cache_module.RULE, key) == {"name": name}

@@ -72,10 +72,14 @@ class Build:
 
     def manifest(self) -> bytes:
         """The interface CI jobs read; sorted, so the same sources give the same bytes."""
+        rule_paths: dict[PurePosixPath, str] = {}  # each rule's, made once for its artifacts
+        for ref in self.owners.values():
+            if ref.rel_path not in rule_paths:
+                rule_paths[ref.rel_path] = self.rule_path(ref.rel_path)
         entries = [
             {
                 "rule_id": self.owners[a.path].rule_id,
-                "rule_path": self.rule_path(self.owners[a.path].rel_path),
+                "rule_path": rule_paths[self.owners[a.path].rel_path],
                 "target": a.target,
                 "kind": a.kind,
                 "artifact_path": a.path,

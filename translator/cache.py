@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,15 +91,20 @@ class Cache:
 
     def __init__(self, folder: Path) -> None:
         self.root = folder / FORMAT
+        self._root = os.fspath(self.root)
         self._secret: bytes | None = None
-        self._folders: set[Path] = set()  # entry folders this object made or found
+        self._folders: set[str] = set()  # entry folders this object made or found
 
-    def _entry(self, kind: str, key: str) -> Path:
-        return self.root / key[:2] / key if kind == RULE else self.root / kind / key
+    def _folder(self, kind: str, key: str) -> str:
+        # Paths as strings: a build asks for thousands (one per rule), and pathlib costs more than the stat.
+        return f"{self._root}/{key[:2]}" if kind == RULE else f"{self._root}/{kind}"
+
+    def _entry(self, kind: str, key: str) -> str:
+        return f"{self._folder(kind, key)}/{key}"
 
     def has(self, key: str) -> bool:
         """Whether a rule entry is there (one stat; get still checks it before it is used)."""
-        return self._entry(RULE, key).is_file()
+        return os.path.isfile(self._entry(RULE, key))
 
     def get(self, key: str) -> RuleResult | None:
         """The stored result for a rule key, or None if there is none or it fails its HMAC or shape."""
@@ -141,11 +145,11 @@ class Cache:
         """Store payload; a cache that cannot be written only makes the next build slower."""
         try:
             data = self._mac(kind, key, payload) + b"\n" + payload
-            entry = self._entry(kind, key)
-            if entry.parent not in self._folders:
-                entry.parent.mkdir(parents=True, exist_ok=True)
-                self._folders.add(entry.parent)  # not removed by this cache (clean removes entries)
-            _publish(entry, data)
+            folder = self._folder(kind, key)
+            if folder not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)  # not removed by this cache (clean removes entries)
+            _publish(f"{folder}/{key}", data)
         except OSError:
             return
 
@@ -178,13 +182,28 @@ class Cache:
         return self._secret
 
 
-def _publish(path: Path, data: bytes, exclusive: bool = False) -> None:
-    """Write data to path in one step: a private temporary file, then a rename (or a link if exclusive)."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+def _publish(path: Path | str, data: bytes, exclusive: bool = False) -> None:
+    """Write data to path in one step: a private temporary file, then a rename (or a link if exclusive).
+
+    The temporary file is created as tempfile.mkstemp creates one (O_EXCL, mode 0600, a random name in
+    the same folder), with the os calls themselves: a build writes one entry per rule it compiles.
+    """
+    folder = os.path.dirname(path)
+    while True:
+        temporary = f"{folder}/.tmp-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(temporary, _CREATE, 0o600)
+            break
+        except FileExistsError:  # 64 random bits taken already: draw again
+            continue
     placed = False
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         if exclusive:
             with contextlib.suppress(FileExistsError):  # another build made it first: use theirs
                 os.link(temporary, path)
@@ -194,3 +213,6 @@ def _publish(path: Path, data: bytes, exclusive: bool = False) -> None:
     finally:
         if not placed:
             os.unlink(temporary)
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_BINARY", 0)
