@@ -223,6 +223,19 @@ def test_duplicate_rule_id(project: Path) -> None:
     assert f"{path}: rule " in result.stderr and "is also used by" in result.stderr
 
 
+def test_two_files_that_would_make_the_same_artifacts(project: Path) -> None:
+    """`x.yml` and `x.yaml` would both give `x.kql` (and the rest): the later one is an error, and
+    nothing is written, instead of one rule's artifacts silently replacing the other's."""
+    data = rule_data(project)
+    add_rule(project, "twin.yml", data | {"id": "0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a02"})
+    later = add_rule(project, "twin.yaml", data | {"id": "0b5f3f7e-5d7e-4c1b-9a51-3c8f8e8c0a03"})
+    result = failing_build(project)
+    assert (
+        f"{later}: rule " in result.stderr and "kibana-kql/rules/twin.kql is also made from" in result.stderr
+    )
+    assert "1 error(s)" in result.stderr
+
+
 def test_unknown_target(root: Path) -> None:
     result = run("convert", str(root / "sigma" / RULE), "--target", "splunk")
     assert result.exit_code == 1

@@ -110,18 +110,29 @@ class Build:
         """The rules folder's own name, as the manifest names rules (not where it lies)."""
         return self.rules_dir.resolve().name
 
-    def check_ids(self, results: list[RuleResult]) -> None:
-        """One rule per id: a later file with an id already used is an error, and gives nothing."""
-        seen: dict[str, PurePosixPath] = {}
+    def check_unique(self, results: list[RuleResult]) -> None:
+        """One rule per id and one rule per artifact path: a later file with an id already used, or whose
+        artifacts would replace an earlier file's (`a.yml` and `a.yaml` both give `a.kql`), is an error,
+        and gives nothing."""
+        ids: dict[str, PurePosixPath] = {}
+        paths: dict[str, PurePosixPath] = {}  # artifact path -> the rule that makes it
         for i, result in enumerate(results):
             if result.rule_id is None:
                 continue
-            if result.rule_id in seen:
-                path = self.rules_dir / result.rel_path
-                reason = f"rule id {result.rule_id} is also used by {self.rules_dir / seen[result.rule_id]}"
-                results[i] = RuleResult(result.rel_path, errors=[RuleError(path, reason, result.label)])
+            clash = next((a.path for a in result.artifacts if a.path in paths), None)
+            if result.rule_id in ids:
+                reason = f"rule id {result.rule_id} is also used by {self.rules_dir / ids[result.rule_id]}"
+            elif clash is not None:
+                reason = (
+                    f"its artifact {clash} is also made from {self.rules_dir / paths[clash]}; "
+                    "rename one of the two files"
+                )
             else:
-                seen[result.rule_id] = result.rel_path
+                ids[result.rule_id] = result.rel_path
+                paths.update((a.path, result.rel_path) for a in result.artifacts)
+                continue
+            error = RuleError(self.rules_dir / result.rel_path, reason, result.label)
+            results[i] = RuleResult(result.rel_path, errors=[error])
 
 
 @dataclass
@@ -263,7 +274,7 @@ def compile_library(
         cache.clean()  # this build wrote entries: keep the folder from growing with every edit
     build.seconds["compile"] = time.perf_counter() - started
     final = [r for r in results if r is not None]
-    build.check_ids(final)
+    build.check_unique(final)
     for result in final:
         build.add(result)
     return build
