@@ -90,3 +90,25 @@ def test_a_long_condition_is_parsed_by_pysigma_and_not_cached() -> None:
     condition = CopiedCondition(text, None)  # type: ignore[arg-type]
     assert _tree_shape(condition.parse(False)) == _tree_shape(SigmaCondition(text, None).parse(False))  # type: ignore[arg-type]
     assert parsed_tree.cache_info().currsize == before
+
+
+def test_reuse_once_gives_the_last_condition_tree_once() -> None:
+    """What targets.Processed.adopt asks of a rule's conditions: the next parse, and only the next one,
+    gives the tree the last parse made (with the searches' parents pointing into it); a parse before
+    any, or without postprocessing, makes its own."""
+    data = {
+        "title": "reuse",
+        "logsource": {"product": "azure", "service": "activitylogs"},
+        "detection": {"a": {"x": 1}, "b": {"y": 2}, "condition": "a and not b"},
+    }
+    (condition,) = sigma_rule(data).detection.parsed_condition
+    assert isinstance(condition, CopiedCondition)
+    condition.reuse_once()
+    first = condition.parse()  # nothing to reuse yet: made
+    condition.reuse_once()
+    assert condition.parse() is first
+    again = condition.parse()
+    assert again is not first and type(again) is type(first)
+    condition.reuse_once()
+    assert condition.parse(postprocess=False) is not again
+    assert condition.parse() is not again  # the flag was spent by the parse before

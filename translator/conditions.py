@@ -27,14 +27,33 @@ CACHED_LENGTH = 4096  # a longer condition text is not kept in the cache (bounde
 
 
 class CopiedCondition(SigmaCondition):
-    """SigmaCondition whose parse copies the cached tree with `copy_tree` (module docstring)."""
+    """SigmaCondition whose parse copies the cached tree with `copy_tree` (module docstring).
+
+    `reuse_once` (targets.Processed.adopt): the next parse gives the condition tree the last one made,
+    instead of making it again from the same searches. The same: a conversion only reads the tree and
+    the searches, and postprocessing set the searches' parents to that tree's nodes, as a new one would.
+    """
+
+    last: Any = None  # the last postprocessed tree
+    reuse: bool = False
 
     def parse(self, postprocess: bool = True) -> Any:
+        if self.reuse:
+            self.reuse = False
+            if postprocess and self.last is not None:
+                return self.last
         tree = parsed_tree(self.condition) if len(self.condition) <= CACHED_LENGTH else None
         if tree is None:  # refused by pySigma (its parse raises the error, as it always did), or long
-            return super().parse(postprocess)
-        copied = copy_tree(tree)
-        return copied.postprocess(self.detections, source=self.source) if postprocess else copied
+            result = super().parse(postprocess)
+        else:
+            copied = copy_tree(tree)
+            result = copied.postprocess(self.detections, source=self.source) if postprocess else copied
+        if postprocess:
+            self.last = result
+        return result
+
+    def reuse_once(self) -> None:
+        self.reuse = True
 
 
 def use_copied_conditions(rule: SigmaRule) -> None:

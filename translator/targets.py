@@ -17,6 +17,7 @@ from sigma.types import SigmaNull
 from translator.backends.eql import ElasticEqlBackend
 from translator.backends.kibana_kql import KibanaKqlBackend
 from translator.backends.sentinel_kql import SentinelKqlBackend
+from translator.conditions import CopiedCondition
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.model import RuleSource
@@ -185,6 +186,9 @@ class Processed:
         ):
             return None
         pipeline.keep(self.rule)
+        for condition in self.rule.detection.parsed_condition:
+            if isinstance(condition, CopiedCondition):
+                condition.reuse_once()  # and the condition tree the first conversion made
         return self.rule
 
 

@@ -16,6 +16,7 @@ value without a field searches the index's default fields.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import ClassVar
 
@@ -296,15 +297,21 @@ class KibanaKqlBackend(PipelineFields, PlainStringEq):
             values.setdefault(self.convert_value_str(value, ConversionState()), None)
 
     def _added_by_pipeline(self, cond: ConditionFieldEqualsValueExpression) -> bool:
-        added = {
-            item.identifier
-            for item in self.last_processing_pipeline.items
-            if isinstance(item.transformation, AddConditionTransformation)
-        }
+        added = self._added_ids
         return any(
             isinstance(parent, SigmaDetectionItem) and parent.applied_processing_items & added
             for parent in cond.parent_chain()
         )
+
+    @functools.cached_property
+    def _added_ids(self) -> set[str | None]:
+        """The pipeline's items that add conditions: one pipeline per conversion, and a backend per
+        conversion (targets.Target.render), so found once, not once per value."""
+        return {
+            item.identifier
+            for item in self.last_processing_pipeline.items
+            if isinstance(item.transformation, AddConditionTransformation)
+        }
 
     @property
     def notes(self) -> list[str]:
