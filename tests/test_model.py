@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 
 from support.cases import case_rule, load_cases
 from translator.model import Duration, FirstSeen, Schedule, sigma_rule
+from translator.plain_data import copy_plain
 from translator.rule_file import discover, parse_yaml, read_rule
 
 
@@ -103,3 +106,28 @@ def test_a_rule_shares_no_list_or_dict_with_its_mapping(root: Path) -> None:
         rule = sigma_rule(data)
         shared = [c for c in _containers(data) if id(c) in _reachable(rule)]
         assert shared == [], data.get("title")
+
+
+def _containers(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [value, *(c for item in value.values() for c in _containers(item))]
+    if isinstance(value, list):
+        return [value, *(c for item in value for c in _containers(item))]
+    return []
+
+
+def test_copy_plain_is_deepcopy_for_plain_data(root: Path) -> None:
+    """sigma_rule and Config.get copy with copy_plain: equal to copy.deepcopy, with no list or dict in
+    common with the original, on every project rule and golden case and on awkward values; a value that
+    is not plain data goes to deepcopy itself."""
+    rules_dir = root / "sigma"
+    values: list[Any] = [parse_yaml(read_rule(path, rules_dir))[0] for path in discover(rules_dir)]
+    values += [case_rule(case) for case in load_cases()]
+    values += [{}, [], [[], {}], {"a": [1, 2.5, True, None, "x", {"b": [{}]}]}, "s", 0, None]
+    for value in values:
+        copied = copy_plain(value)
+        assert copied == copy.deepcopy(value) and type(copied) is type(value)
+        assert not {id(c) for c in _containers(copied)} & {id(c) for c in _containers(value)}
+    other = {"day": [datetime.date(2026, 1, 2)], "set": [{1, 2}]}
+    copied = copy_plain(other)
+    assert copied == other and copied["set"][0] is not other["set"][0]

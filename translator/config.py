@@ -24,6 +24,7 @@ from typing import Any
 
 import fastjsonschema
 
+from translator.plain_data import copy_plain
 from translator.rule_schema import compiled_schema
 
 CONFIG_NAME = "translator.toml"
@@ -113,8 +114,7 @@ class Config:
 
     def get(self, section: str, name: str) -> Any:
         """One setting's value (a copy of a list or table: the Config cannot be changed through it)."""
-        value = _decoded(self.settings)[section][name]
-        return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+        return copy_plain(_decoded(self.settings)[section][name])  # decoded JSON: plain data
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from sigma.rule import SigmaDetection, SigmaRule
 
 from translator.attack import Threat
 from translator.conditions import use_copied_conditions
+from translator.plain_data import copy_plain
 
 _DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -120,12 +121,11 @@ def sigma_rule(data: dict[str, Any]) -> SigmaRule:
     """
     detection = data.get("detection")
     if not isinstance(detection, dict):
-        rule = SigmaRule.from_dict(copy.deepcopy(data))
+        rule = SigmaRule.from_dict(copy_plain(data))
     else:
-        copied = {key: copy.deepcopy(value) for key, value in data.items() if key != "detection"}
+        copied = {key: copy_plain(value) for key, value in data.items() if key != "detection"}
         copied["detection"] = {
-            name: copy.deepcopy(search) if name == "condition" else search
-            for name, search in detection.items()
+            name: copy_plain(search) if name == "condition" else search for name, search in detection.items()
         }
         rule = SigmaRule.from_dict(copied)
     use_copied_conditions(rule)  # each read of a condition copies its parse tree cheaply (conditions.py)
