@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from support.grammars import KustoAnalyzer, parse_eql, parse_kibana_kql
-from translator.build import Build
+from translator.build import Build, artifact_order
 from translator.cli import main
 from translator.json_text import json_bytes, json_text
-from translator.output_read import read_tree
+from translator.output_read import path_order, read_tree
+from translator.results import Artifact
 from translator.targets import TARGETS
 from translator.versions import compiler_versions
 
@@ -153,3 +156,16 @@ def test_json_bytes_is_json_text(root: Path) -> None:
                         json_bytes(value, indent, sort_keys)
                     continue
                 assert json_bytes(value, indent, sort_keys) == expected, (value, indent, sort_keys)
+
+
+_PART = st.text(st.sampled_from("ab-._/é\u00ff\U0001f600 0"), min_size=1, max_size=6).filter(
+    lambda p: "/" not in p
+)
+
+
+@given(st.lists(st.lists(_PART, min_size=1, max_size=4).map("/".join), max_size=30))
+def test_the_manifest_sorts_artifacts_by_their_path_parts(paths: list[str]) -> None:
+    """Build.manifest sorts by one string per path (parts joined by NUL): the order of path_order's
+    lists of parts, as PurePosixPath sorts ("a/b" before "a-b")."""
+    artifacts = [Artifact("t", "query", path, b"") for path in paths]
+    assert [a.path for a in sorted(artifacts, key=artifact_order)] == sorted(paths, key=path_order)

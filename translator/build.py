@@ -19,7 +19,7 @@ from translator.cache import Cache, fingerprint, rule_key
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.json_text import json_bytes
-from translator.output_read import MANIFEST, path_order
+from translator.output_read import MANIFEST
 from translator.results import Artifact, RuleResult
 from translator.rule_file import discover, read_rule
 from translator.versions import compiler_versions
@@ -72,21 +72,24 @@ class Build:
 
     def manifest(self) -> bytes:
         """The interface CI jobs read; sorted, so the same sources give the same bytes."""
-        rule_paths: dict[PurePosixPath, str] = {}  # each rule's, made once for its artifacts
-        for ref in self.owners.values():
-            if ref.rel_path not in rule_paths:
-                rule_paths[ref.rel_path] = self.rule_path(ref.rel_path)
-        entries = [
-            {
-                "rule_id": self.owners[a.path].rule_id,
-                "rule_path": rule_paths[self.owners[a.path].rel_path],
-                "target": a.target,
-                "kind": a.kind,
-                "artifact_path": a.path,
-                "sha256": hashlib.sha256(a.content).hexdigest(),
-            }
-            for a in sorted(self.artifacts, key=lambda a: path_order(a.path))
-        ]
+        owners, sha256 = self.owners, hashlib.sha256
+        rule_paths: dict[int, str] = {}  # each rule's, made once for its artifacts
+        for ref in owners.values():
+            if id(ref) not in rule_paths:
+                rule_paths[id(ref)] = self.rule_path(ref.rel_path)
+        entries = []
+        for a in sorted(self.artifacts, key=artifact_order):
+            ref = owners[a.path]
+            entries.append(
+                {
+                    "rule_id": ref.rule_id,
+                    "rule_path": rule_paths[id(ref)],
+                    "target": a.target,
+                    "kind": a.kind,
+                    "artifact_path": a.path,
+                    "sha256": sha256(a.content).hexdigest(),
+                }
+            )
         refused = sorted(
             (
                 {
@@ -278,3 +281,9 @@ def compile_library(
     for result in final:
         build.add(result)
     return build
+
+
+def artifact_order(artifact: Artifact) -> str:
+    """output_read.path_order as one string: parts joined by NUL, which sorts before every character a
+    file name can hold, so the strings sort as the lists of parts do, with less work for 24,000 paths."""
+    return artifact.path.replace("/", "\0")
