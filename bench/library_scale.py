@@ -110,6 +110,7 @@ class Bench:
             sum(r.seconds for r in sigma.values()),
             sum(r.cpu_seconds for r in sigma.values()),
             max(r.peak_rss_bytes for r in sigma.values()),
+            sum(r.steal_seconds for r in sigma.values()),
         )
         runs["translator_noop"] = self.build(library.root, out, cache)
         before = (out / "manifest.json").read_bytes()
@@ -149,6 +150,7 @@ def measure(bench: Bench, sizes: list[int], repeat: int) -> list[dict]:
                     k: statistics.median(r.cpu_seconds for r in v) for k, v in runs.items()
                 },
                 "max_peak_rss_bytes": {k: max(r.peak_rss_bytes for r in v) for k, v in runs.items()},
+                "steal_seconds": {k: [round(r.steal_seconds, 2) for r in v] for k, v in runs.items()},
                 "runs": {k: [vars(r) for r in v] for k, v in runs.items()},
             }
         )
@@ -200,6 +202,16 @@ def markdown(report: dict) -> str:
         peak = max(result["max_peak_rss_bytes"][k] for k in TRANSLATOR_KINDS)
         cells.append(f"{peak / 2**20:.0f} MiB")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "CPU seconds the hypervisor took from this machine during each repetition's runs (steal):"]
+    for result in report["results"]:
+        stolen = result["steal_seconds"]
+        lines.append(
+            f"{result['rules']:,} rules: translator cold "
+            + ", ".join(f"{s:.2f}" for s in stolen["translator_cold"])
+            + "; sigma-cli (3 runs) "
+            + ", ".join(f"{s:.2f}" for s in stolen["sigma_cli"])
+            + "."
+        )
     return "\n".join(lines)
 
 

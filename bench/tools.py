@@ -33,22 +33,37 @@ class Run:
     seconds: float  # wall time: what the table reports
     cpu_seconds: float  # user + system: steadier than wall time on a busy or shared machine
     peak_rss_bytes: int
+    steal_seconds: float = 0.0  # CPU time the hypervisor gave other guests during the run, all CPUs
+
+
+def stolen() -> float:
+    """The machine's stolen CPU seconds so far (/proc/stat `steal`, all CPUs; 0 where there is none):
+    a virtual machine whose host runs other guests loses this time, more of it, and more unevenly, the
+    more of its processors a program keeps busy."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def timed(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Run:
     """Run cmd with stdout and stderr in log; its wall time and peak RSS, or BenchError if it fails."""
     with log.open("wb") as out:
+        steal = stolen()
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        steal = stolen() - steal
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
     if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise BenchError(f"exit code {proc.returncode}: {' '.join(cmd)}\n{tail}")
     # ru_maxrss is KiB on Linux, bytes on macOS.
     scale = 1 if sys.platform == "darwin" else 1024
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * scale)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * scale, steal)
 
 
 def translator_options(translator: str) -> set[str]:
