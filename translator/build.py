@@ -19,7 +19,7 @@ from translator.cache import Cache, fingerprint, rule_key
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.json_text import json_bytes
-from translator.output_read import MANIFEST
+from translator.output_read import MANIFEST, path_order
 from translator.results import Artifact, RuleResult
 from translator.rule_file import discover, read_rule
 from translator.versions import compiler_versions
@@ -78,7 +78,7 @@ class Build:
             if id(ref) not in rule_paths:
                 rule_paths[id(ref)] = self.rule_path(ref.rel_path)
         entries = []
-        for a in sorted(self.artifacts, key=artifact_order):
+        for a in sorted(self.artifacts, key=lambda a: path_order(a.path)):
             ref = owners[a.path]
             entries.append(
                 {
@@ -281,9 +281,3 @@ def compile_library(
     for result in final:
         build.add(result)
     return build
-
-
-def artifact_order(artifact: Artifact) -> str:
-    """output_read.path_order as one string: parts joined by NUL, which sorts before every character a
-    file name can hold, so the strings sort as the lists of parts do, with less work for 24,000 paths."""
-    return artifact.path.replace("/", "\0")

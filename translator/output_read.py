@@ -26,9 +26,11 @@ class OutputError(Exception):
         super().__init__(f"{folder}: {reason}")
 
 
-def path_order(path: str) -> list[str]:
-    """The sort key of a relative POSIX path: by its parts, as PurePosixPath sorts ("a/b" before "a-b")."""
-    return path.split("/")
+def path_order(path: str) -> str:
+    """The sort key of a relative POSIX path: by its parts, as PurePosixPath sorts ("a/b" before "a-b").
+    The parts joined by NUL, which sorts before every character a file name can hold, sort as the lists
+    of parts do, with less work than the lists (the manifest sorts 24,000 paths at 4,000 rules)."""
+    return path.replace("/", "\0")
 
 
 def resolve(output: Path) -> Path:
