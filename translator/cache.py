@@ -36,6 +36,7 @@ import platformdirs
 import yaml
 
 from translator.locations import pipelines_dir
+from translator.output_dir import write_file
 from translator.results import RuleResult
 
 FORMAT = "translator-cache-2"  # the entry layout; a new layout starts an empty folder beside the old one
@@ -192,18 +193,16 @@ def _publish(path: Path | str, data: bytes, exclusive: bool = False) -> None:
     while True:
         temporary = f"{folder}/.tmp-{secrets.token_hex(8)}"
         try:
-            fd = os.open(temporary, _CREATE, 0o600)
+            write_file(temporary, data, sync=False, mode=0o600)
             break
-        except FileExistsError:  # 64 random bits taken already: draw again
+        except FileExistsError:  # 64 random bits taken already: draw again (that file is not ours)
             continue
+        except BaseException:
+            with contextlib.suppress(OSError):  # written in part, or not created at all
+                os.unlink(temporary)
+            raise
     placed = False
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
         if exclusive:
             with contextlib.suppress(FileExistsError):  # another build made it first: use theirs
                 os.link(temporary, path)
@@ -213,6 +212,3 @@ def _publish(path: Path | str, data: bytes, exclusive: bool = False) -> None:
     finally:
         if not placed:
             os.unlink(temporary)
-
-
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_BINARY", 0)
