@@ -159,7 +159,8 @@ _IMMUTABLE = (str, int, float, type(None), uuid.UUID, date, enum.Enum)
 def _metadata(rule: SigmaRule) -> list[Any]:
     """Shallow copies of the rule's other attributes: a copied list, dict or dataclass compares by its
     items, so an attribute changed in place is seen as one replaced is. Lists and dicts are copied by
-    their constructors and immutable values kept, as copy.copy would, at a fifth of its cost."""
+    their constructors and immutable values kept, as copy.copy would (copy.copy of each takes 1.4 times
+    as long)."""
     snapshot: list[Any] = []
     for name in _METADATA:
         value = getattr(rule, name)
