@@ -303,6 +303,23 @@ def test_an_entry_of_the_wrong_shape_is_not_used_even_with_a_valid_hmac(
     assert cache.get("k" * 64) is None
 
 
+def test_an_entry_written_in_part_is_ignored_and_replaced_whole(tmp_path: Path) -> None:
+    """A new entry is created in place: one a build was killed while writing (or is writing now) fails
+    its HMAC, and the next put for its key replaces it with a whole one, not by writing into it."""
+    cache = Cache(tmp_path / "cache")
+    key, payload = "a" * 64, b"x" * 5000
+    cache.put_bytes(cache_module.RULE, key, payload)
+    entry = Path(cache._entry(cache_module.RULE, key))
+    whole = entry.read_bytes()
+    entry.write_bytes(whole[:1000])  # as a kill midway through writing it leaves it
+    assert cache.has(key) and cache.get_bytes(cache_module.RULE, key) is None
+    inode = entry.stat().st_ino
+    cache.put_bytes(cache_module.RULE, key, payload)
+    assert entry.read_bytes() == whole and cache.get_bytes(cache_module.RULE, key) == payload
+    assert entry.stat().st_ino != inode  # a new file renamed over it
+    assert [p.name for p in entry.parent.iterdir()] == [key]  # no temporary file left
+
+
 def test_progress_and_summary_keep_logs_clean(rules: Path, tmp_path: Path) -> None:
     """Not on a terminal: no progress line; --quiet prints nothing on success; json is one document."""
     plain = run(rules, tmp_path / "out", "--no-cache")

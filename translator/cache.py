@@ -12,9 +12,13 @@ Why a corrupt or foreign entry is never trusted: each entry holds an HMAC-SHA256
 content under a random secret kept in the cache folder (mode 0600). A torn write, an edited entry or
 one copied from another cache fails it, is ignored, and is compiled and written again.
 
-Why two builds at once are safe: an entry is written to a private temporary file and renamed into
-place (readers see the old entry, the new one, or none); the secret is published with an exclusive
-link, so both builds use the first one written; both compute the same content for the same key.
+Why two builds at once are safe: both compute the same content for the same key, and a reader trusts
+only a whole entry (its HMAC covers every byte), so one it reads while another build is still writing
+it is compiled again, as a damaged one is. A new entry is therefore created in place, exclusively: a
+temporary file and a rename took a sixth longer per entry (4,000 entries of 13 KB, median of 8 runs:
+68 against 58 µs), and a cold build writes one per rule. An entry that is there already (damaged, or
+another build's) is replaced by a private temporary file renamed over it, never written in place. The
+secret is published with an exclusive link, so both builds use the first one written.
 """
 
 from __future__ import annotations
@@ -150,7 +154,10 @@ class Cache:
             if folder not in self._folders:
                 os.makedirs(folder, exist_ok=True)
                 self._folders.add(folder)  # not removed by this cache (clean removes entries)
-            _publish(f"{folder}/{key}", data)
+            try:
+                _create(f"{folder}/{key}", data)
+            except FileExistsError:  # damaged (get refused it) or another build's: replaced, not written into
+                _publish(f"{folder}/{key}", data)
         except OSError:
             return
 
@@ -181,6 +188,18 @@ class Cache:
                 raise OSError(f"{path} is not a cache secret")
             self._secret = secret
         return self._secret
+
+
+def _create(path: str, data: bytes) -> None:
+    """Create a new entry (FileExistsError if there is one); a partly written one is removed."""
+    try:
+        write_file(path, data, sync=False, mode=0o600)
+    except FileExistsError:
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):  # created by this call (O_EXCL), so ours to remove
+            os.unlink(path)
+        raise
 
 
 def _publish(path: Path | str, data: bytes, exclusive: bool = False) -> None:
