@@ -286,6 +286,19 @@ def test_what_may_be_written(project: Path, trees: dict[str, Tree]) -> None:
         assert not (output.parent / f".{output.name}.translator").exists()
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 9])
+def test_any_number_of_writing_threads_gives_the_same_tree(
+    project: Path, trees: dict[str, Tree], threads: int
+) -> None:
+    """_stage splits the files by top folder among threads: a first build, a rebuild that keeps some
+    files (hard links from the old tree) and one that drops a rule's files all end exactly as asked."""
+    output = project / "out"
+    for which in ("old", "new", "old"):
+        assert output_dir.write_tree(output, trees[which], project / "sigma", threads)
+        assert owned_tree(output) == trees[which]
+        assert not (project / ".out.translator").exists()
+
+
 # --- Crash safety ------------------------------------------------------------------------------------
 
 # Where each fault point leaves output/ when it was built before (old) or not.

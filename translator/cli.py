@@ -108,7 +108,8 @@ def main() -> None:
     type=click.IntRange(min=1),
     default=default_workers,
     show_default="the cores this process may use",
-    help="Processes compiling rules in parallel; the output is the same for any number.",
+    help="Processes compiling rules, and threads writing OUTPUT, in parallel; the output is the same "
+    "for any number.",
 )
 @click.option(
     "--cache-dir",
@@ -190,7 +191,7 @@ def build(
     try:
         if not check:
             before = time.perf_counter()
-            wrote = write_tree(output, files, rules)
+            wrote = write_tree(output, files, rules, workers)
             result.seconds["write"] = time.perf_counter() - before
             report.settle("built" if wrote else "unchanged", output, count, refusals)
         drift = differences(output, files)

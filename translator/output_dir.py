@@ -47,6 +47,7 @@ import signal
 import stat
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from translator.output_read import MANIFEST, OutputError, describe, locked, reading, resolve
@@ -89,8 +90,9 @@ def check_owned_now(output: Path, rules: Path) -> None:
         check_owned(output, rules)
 
 
-def write_tree(output: Path, files: dict[str, bytes], rules: Path) -> bool:
-    """Replace `output` with exactly `files` in one atomic exchange, if the folder is ours.
+def write_tree(output: Path, files: dict[str, bytes], rules: Path, threads: int = 1) -> bool:
+    """Replace `output` with exactly `files` in one atomic exchange, if the folder is ours; `threads`
+    write the new tree (_stage).
 
     False, touching nothing, when `output` already holds exactly `files` (a rebuild with no change).
     """
@@ -112,7 +114,8 @@ def write_tree(output: Path, files: dict[str, bytes], rules: Path) -> bool:
         try:
             _prepare_work(work)
             os.mkdir(staging)  # not tempfile.mkdtemp: its mode is 0o700, this one follows the umask
-            _stage(staging, files, {p for p, content in current.items() if files.get(p) == content}, target)
+            unchanged = {p for p, content in current.items() if files.get(p) == content}
+            _stage(staging, files, unchanged, target, threads)
             _fault("staged")
             _rename(parent_fd, f"{work.name}/{staging.name}", target, exchange=existed)
         except BaseException as e:
@@ -264,7 +267,7 @@ def _prepare_work(work: Path) -> None:
             _remove(work / name)
 
 
-def _stage(staging: Path, files: dict[str, bytes], unchanged: set[str], old: Path) -> None:
+def _stage(staging: Path, files: dict[str, bytes], unchanged: set[str], old: Path, threads: int) -> None:
     """Write the new tree, then make it durable, so the exchange publishes only data on disk.
 
     A file whose content the current tree already holds at the same path is hard-linked from it, not
@@ -272,22 +275,40 @@ def _stage(staging: Path, files: dict[str, bytes], unchanged: set[str], old: Pat
     never changes a file in place, so sharing the inode cannot change the old tree or the new one.
     Paths are joined as strings: pathlib objects for tens of thousands of files cost more than the
     system calls.
+
+    `threads` write the top folders (one per target) side by side: creating a file is mostly kernel
+    work, done without the GIL, and two folders do not wait for each other's lock. Each path is
+    written by exactly one thread, into folders made first, so the tree is the same for any count;
+    staging 24,000 files took 1.27 to 1.35 s with 2 against 1.73 to 2.72 s with 1 (3 builds each, taken
+    in turn).
     """
     new_root, old_root = os.fspath(staging), os.fspath(old)
-    folders = {""}
-    written = []
-    for i, path in enumerate(sorted(files)):
-        if i == len(files) // 2:
-            _fault("writing")
-        folder = path.rpartition("/")[0]
-        if folder not in folders:
-            os.makedirs(f"{new_root}/{folder}", exist_ok=True)
-            folders.add(folder)
-        if path in unchanged:
-            os.link(f"{old_root}/{path}", f"{new_root}/{path}")
-        else:
-            write_file(f"{new_root}/{path}", files[path], sync=False)
-            written.append(f"{new_root}/{path}")
+    tops: dict[str, list[str]] = {}
+    for path in sorted(files):
+        tops.setdefault(path.partition("/")[0] if "/" in path else "", []).append(path)
+    for folder in sorted({path.rpartition("/")[0] for path in files} - {""}):
+        os.makedirs(f"{new_root}/{folder}", exist_ok=True)
+    groups: list[list[str]] = [[] for _ in range(max(1, min(threads, len(tops))))]
+    for top in sorted(tops, key=lambda t: (-len(tops[t]), t)):
+        min(groups, key=len).extend(tops[top])
+
+    def put(group: list[str]) -> list[str]:
+        written = []
+        for i, path in enumerate(group):
+            if i == len(group) // 2:
+                _fault("writing")
+            if path in unchanged:
+                os.link(f"{old_root}/{path}", f"{new_root}/{path}")
+            else:
+                write_file(f"{new_root}/{path}", files[path], sync=False)
+                written.append(f"{new_root}/{path}")
+        return written
+
+    if len(groups) == 1:
+        written = put(groups[0])
+    else:
+        with ThreadPoolExecutor(len(groups), thread_name_prefix="stage") as pool:
+            written = [path for done in pool.map(put, groups) for path in done]
     _sync(staging, written)
 
 
