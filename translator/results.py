@@ -5,6 +5,8 @@ Light on purpose (no pySigma): a build whose every rule comes from the cache nev
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -20,6 +22,11 @@ class Artifact:
     kind: str  # query, kibana-rule, sentinel-rule-yaml, sentinel-arm
     path: str  # relative to the output directory, POSIX (a plain string: a build handles tens of thousands)
     content: bytes
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The manifest's digest of the content (the build takes it as each rule's result arrives)."""
+        return hashlib.sha256(self.content).hexdigest()
 
 
 @dataclass
