@@ -110,6 +110,10 @@ class KibanaKqlBackend(PipelineFields, PlainStringEq):
         self._case_values: dict[str, dict[str, None]] = {}  # field -> values, in order, without repeats
         self._stored_cases: dict[str, str | None] = {}
         self._other_notes: dict[str, None] = {}
+        # id(value) -> (value, its text): _note_case renders a value before the conversion renders it
+        # again. The value is kept with its text, so its id cannot be another value's while the entry
+        # lives; the text depends on the value alone (no state, and one backend per conversion).
+        self._rendered: dict[int, tuple[SigmaString, str]] = {}
 
     def escape_and_quote_field(self, field_name: str) -> str:
         if self._fields.is_pattern(field_name):
@@ -121,6 +125,14 @@ class KibanaKqlBackend(PipelineFields, PlainStringEq):
         return '"' + self._quoted(field_name) + '"'
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
+        rendered = self._rendered.get(id(s))
+        if rendered is not None and rendered[0] is s:
+            return rendered[1]
+        text = self._render_value(s)
+        self._rendered[id(s)] = (s, text)
+        return text
+
+    def _render_value(self, s: SigmaString) -> str:
         if not s.contains_special():
             return '"' + strings.render(s, self._quoted, self.wildcards, self.name) + '"'
         ends = (s.s[0], s.s[-1])
