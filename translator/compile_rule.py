@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from sigma.exceptions import SigmaError
 
+from translator import sigma_abc
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.loader import load_rule
@@ -21,6 +22,8 @@ from translator.model import Lent, RuleSource
 from translator.packaging import PACKAGES
 from translator.results import Artifact, RuleResult
 from translator.targets import TARGETS, Processed, Rendered
+
+sigma_abc.speed_up()  # pySigma is loaded by now: isinstance of its classes at C speed (sigma_abc)
 
 T = TypeVar("T")
 INTERNAL = "internal error"
