@@ -34,10 +34,11 @@ from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, Sigm
 
 from translator.backends import NO_FORMAT_PIPELINES, strings
 from translator.backends.elastic_fields import PipelineFields
+from translator.backends.field_eq import DirectFieldEq
 from translator.backends.plain_eq import PlainStringEq
 
 
-class ElasticEqlBackend(PipelineFields, EqlBackend, PlainStringEq):
+class ElasticEqlBackend(DirectFieldEq, PipelineFields, EqlBackend, PlainStringEq):
     """EQL in Elasticsearch syntax (`:` case-insensitive, `==` exact)."""
 
     name: ClassVar[str] = "Elasticsearch EQL"

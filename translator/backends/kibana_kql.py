@@ -34,10 +34,11 @@ from sigma.types import SigmaCompareExpression, SigmaString, SpecialChars
 
 from translator.backends import NO_FORMAT_PIPELINES, strings
 from translator.backends.elastic_fields import PipelineFields
+from translator.backends.field_eq import DirectFieldEq
 from translator.backends.plain_eq import PlainStringEq
 
 
-class KibanaKqlBackend(PipelineFields, PlainStringEq):
+class KibanaKqlBackend(DirectFieldEq, PipelineFields, PlainStringEq):
     """Sigma to Kibana KQL; `notes` lists the matches a case-sensitive keyword field narrows."""
 
     name: ClassVar[str] = "Kibana KQL"

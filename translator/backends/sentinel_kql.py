@@ -40,6 +40,7 @@ from sigma.types import (
 )
 
 from translator.backends import NO_FORMAT_PIPELINES, strings
+from translator.backends.field_eq import DirectFieldEq
 from translator.backends.kusto_columns import Column, parse_path, resolve
 from translator.backends.kusto_lists import Shapes, condition, group, in_text, matches_empty
 from translator.backends.kusto_stages import Stages, fields, split
@@ -48,7 +49,7 @@ from translator.backends.sentinel_query import SentinelQuery
 from translator.model import FirstSeen, Schedule
 
 
-class SentinelKqlBackend(KustoBackend):
+class SentinelKqlBackend(DirectFieldEq, KustoBackend):
     """Sigma to a Sentinel query over Log Analytics tables; first-seen rules get the full query."""
 
     name: ClassVar[str] = "Microsoft Sentinel KQL"
