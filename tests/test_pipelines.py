@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 import yaml
+from sigma.exceptions import SigmaError
 from sigma.processing.conditions import LogsourceCondition
-from sigma.processing.pipeline import ProcessingPipeline
-from sigma.rule import SigmaLogSource
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaLogSource, SigmaRule
 
 import translator.targets as targets_module
 from support.cases import case_rule, load_cases
 from translator.compile_rule import compile_rule
-from translator.config import load_config
+from translator.config import DEFAULT, load_config
 from translator.errors import RuleError
 from translator.loader import load_rule
 from translator.pipelines import INDEX, PIPELINES_DIR, load_pipeline, load_pipelines, pipeline_files
@@ -124,3 +126,38 @@ def test_each_shared_pipeline_has_processing_items_of_its_own(tmp_path: Path) ->
     assert len(items) == len(set(items))
     with pytest.raises(AssertionError, match="cannot be joined"):
         ProcessingPipeline() + shared[0]
+
+
+def test_unconditional_items_answer_as_pysigma_does(root: Path) -> None:
+    """answer_once: an item without detection-item and field-name conditions gives, for every detection
+    item and field of every project rule and golden case, pySigma's own answer."""
+    rules = root / "sigma"
+    sources = [load_rule(path, rules, read_rule(path, rules)).rule for path in discover(rules)]
+    for case in load_cases():
+        with suppress(SigmaError):  # the cases of rules pySigma refuses
+            sources.append(SigmaRule.from_dict(case_rule(case)))
+    replaced = 0
+    for rule in sources:
+        items = [i for d in rule.detection.detections.values() for i in _detection_items(d)]
+        for target in TARGETS.values():
+            try:
+                paths = pipeline_files(target.model, rule.logsource)
+            except ValueError:
+                continue
+            for item in targets_module._shared(paths, DEFAULT, target.model).items:
+                if "match_detection_item" not in vars(item):
+                    continue
+                replaced += 1
+                for detection_item in items:
+                    expected = ProcessingItem.match_detection_item(item, detection_item)
+                    assert item.match_detection_item(detection_item) is expected
+                    expected = ProcessingItem.match_field_name(item, detection_item.field)
+                    assert item.match_field_name(detection_item.field) is expected
+    assert replaced > 100
+
+
+def _detection_items(detection: SigmaDetection) -> list[SigmaDetectionItem]:
+    found = []
+    for item in detection.detection_items:
+        found += _detection_items(item) if isinstance(item, SigmaDetection) else [item]
+    return found

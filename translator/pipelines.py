@@ -8,6 +8,7 @@ apply, or why no SIEM has its data. A target names its model; the rule's logsour
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -156,3 +157,31 @@ def join_pipelines(
     for pipeline in pipelines[1:]:
         combined = combined + pipeline
     return combined
+
+
+def answer_once(pipeline: ProcessingPipeline) -> None:
+    """Give each item without detection-item and field-name conditions its constant answers.
+
+    Why: a transformation asks its item, for every detection item and field of every rule, whether it
+    matches (ProcessingItem.match_detection_item, match_field_name); for an item with neither kind of
+    condition, pySigma works out the same answer from empty lists each time (the linking of no results,
+    then the negation): 2.0% of a rule's instructions (callgrind over 100 rules: 10.44M per rule before,
+    10.23M after). Safe because the answer depends on nothing else, the conditions of an item are not
+    changed by applying it, and the pipeline's items are its own (targets.SharedPipeline): an item
+    whose question raises (no linking) keeps pySigma's method, and raises as before.
+    """
+    for item in pipeline.items:
+        if item.detection_item_condition_expression is not None or item.detection_item_conditions:
+            continue
+        if item.field_name_condition_expression is not None or item.field_name_conditions:
+            continue
+        try:
+            detection_item, field_name = item.match_detection_item(None), item.match_field_name(None)
+        except SigmaError:
+            continue
+        item.match_detection_item = _constant(detection_item)  # type: ignore[method-assign]
+        item.match_field_name = _constant(field_name)  # type: ignore[method-assign]
+
+
+def _constant(answer: bool) -> Callable[[Any], bool]:
+    return lambda _: answer

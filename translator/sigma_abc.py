@@ -6,11 +6,11 @@ value or a node). ABCMeta answers each in Python (`<frozen abc>` __instancecheck
 2.5% of a rule's instructions (callgrind over 100 rules: 10.94M per rule before, 10.66M after).
 
 Why it is safe: for an ABC with no virtual subclass (nothing registered) and no __subclasshook__, on it
-or on any class derived from it, ABCMeta's answer is the class hierarchy's, which is what type's own checks give. `speed_up`
-gives exactly those classes a metaclass whose checks are type's, and nothing else changes (abstract
-methods are enforced when a class is made, by its flags). A class derived later inherits the metaclass.
-Registering a virtual subclass later hands the class and its ancestors back to ABCMeta first, so
-every answer stays ABCMeta's. tests/test_sigma_abc.py compares the two.
+or on any class derived from it, ABCMeta's answer is the class hierarchy's, which is what type's own
+checks give. `speed_up` gives exactly those classes a metaclass whose checks are type's, and nothing
+else changes (abstract methods are enforced when a class is made, by its flags). A class derived later
+inherits the metaclass. Registering a virtual subclass later hands the class and its ancestors back to
+ABCMeta first, so every answer stays ABCMeta's. tests/test_sigma_abc.py compares the two.
 """
 
 from __future__ import annotations

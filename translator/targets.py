@@ -21,7 +21,7 @@ from translator.conditions import CopiedCondition
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.model import RuleSource
-from translator.pipelines import join_pipelines, load_pipelines, pipeline_files
+from translator.pipelines import answer_once, join_pipelines, load_pipelines, pipeline_files
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ class SharedPipeline(ProcessingPipeline):
         joined._clear_pipeline()
         shared = cls(joined.items, joined.postprocessing_items, joined.finalizers, dict(joined.vars))
         shared.defaults = dict(joined.vars)
+        answer_once(shared)
         return shared
 
     def start(self, backend: TextQueryBackend) -> None:
