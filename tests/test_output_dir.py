@@ -3,6 +3,7 @@ new tree, never none; builds of one folder take turns; builds are the same bytes
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -297,6 +298,25 @@ def test_any_number_of_writing_threads_gives_the_same_tree(
         assert output_dir.write_tree(output, trees[which], project / "sigma", threads)
         assert owned_tree(output) == trees[which]
         assert not (project / ".out.translator").exists()
+
+
+def test_write_file_removes_only_the_file_it_could_not_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file write_file created and could not fill (disk full) is gone; one that was there is kept."""
+    existing = tmp_path / "existing"
+    existing.write_bytes(b"theirs")
+    with pytest.raises(FileExistsError):
+        output_dir.write_file(existing, b"ours")
+    assert existing.read_bytes() == b"theirs"
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(output_dir.os, "write", full)
+    with pytest.raises(OSError, match="No space"):
+        output_dir.write_file(tmp_path / "new", b"content")
+    assert not (tmp_path / "new").exists()
 
 
 # --- Crash safety ------------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ class Cache:
                 os.makedirs(folder, exist_ok=True)
                 self._folders.add(folder)  # not removed by this cache (clean removes entries)
             try:
-                _create(f"{folder}/{key}", data)
+                write_file(f"{folder}/{key}", data, sync=False, mode=0o600)  # a new entry, in place
             except FileExistsError:  # damaged (get refused it) or another build's: replaced, not written into
                 _publish(f"{folder}/{key}", data)
         except OSError:
@@ -190,36 +190,21 @@ class Cache:
         return self._secret
 
 
-def _create(path: str, data: bytes) -> None:
-    """Create a new entry (FileExistsError if there is one); a partly written one is removed."""
-    try:
-        write_file(path, data, sync=False, mode=0o600)
-    except FileExistsError:
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):  # created by this call (O_EXCL), so ours to remove
-            os.unlink(path)
-        raise
-
-
 def _publish(path: Path | str, data: bytes, exclusive: bool = False) -> None:
     """Write data to path in one step: a private temporary file, then a rename (or a link if exclusive).
 
     The temporary file is created as tempfile.mkstemp creates one (O_EXCL, mode 0600, a random name in
-    the same folder), with the os calls themselves: a build writes one entry per rule it compiles.
+    the same folder), by write_file. Used for the secret and to replace an entry that is there already;
+    a new entry is created in place (Cache.put_bytes).
     """
     folder = os.path.dirname(path)
     while True:
         temporary = f"{folder}/.tmp-{secrets.token_hex(8)}"
         try:
-            write_file(temporary, data, sync=False, mode=0o600)
+            write_file(temporary, data, sync=False, mode=0o600)  # removes what it could not finish
             break
         except FileExistsError:  # 64 random bits taken already: draw again (that file is not ours)
             continue
-        except BaseException:
-            with contextlib.suppress(OSError):  # written in part, or not created at all
-                os.unlink(temporary)
-            raise
     placed = False
     try:
         if exclusive:

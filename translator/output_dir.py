@@ -37,6 +37,7 @@ crash would; tests/test_output_dir.py uses it to prove the above. It has no othe
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -339,16 +340,22 @@ def write_file(path: Path | str, content: bytes, sync: bool = True, mode: int = 
     """Create the file (it must not exist: FileExistsError) with `content`, `mode` less the umask (as
     open(path, "xb") would with 0o666); with the os calls themselves, which for tens of thousands of
     files take two thirds the time of a buffered file object each. The cache writes its entries with it
-    too (mode 0o600)."""
+    too (mode 0o600). A file it created but could not finish (disk full, interrupted) is removed: it
+    was made here (O_EXCL), so no one else's file is."""
     fd = os.open(path, _CREATE, mode)
     try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:
