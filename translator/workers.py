@@ -16,7 +16,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import NamedTuple
 
-from translator.cache import RULE, Cache
+from translator.cache import Cache
+from translator.cache_packs import Location
 from translator.config import Config
 from translator.results import RuleResult
 
@@ -72,13 +73,16 @@ class Workers:
             gc.unfreeze()
 
 
+Compiled = tuple[bytes, Location | None]  # a result (RuleResult.to_bytes) and where the cache keeps it
+
+
 def run(
     jobs: list[Job], workers: Workers, count: int, meanwhile: Callable[[], None] | None = None
-) -> Iterator[RuleResult]:
+) -> Iterator[tuple[RuleResult, Location | None]]:
     """Compile the jobs and cache each result, in order: here, or in `count` worker processes.
 
-    Each worker writes its results to the cache itself (writing is safe from several processes:
-    translator/cache.py), so this process only gathers. Results come back in job order (map), so the
+    Each worker appends its results to a pack of its own (translator/cache_packs.py) and sends back where
+    each lies, so this process only gathers, and keeps the index. Results come back in job order (map), so the
     output does not depend on which worker finishes first, and as bytes (RuleResult.to_bytes): nothing a
     worker returns can fail to unpickle. A worker that dies (killed, out of memory) fails the build with
     an error instead of hanging it (concurrent.futures, unlike multiprocessing.Pool, notices).
@@ -92,10 +96,10 @@ def run(
     if not jobs or (count <= 1 and meanwhile is None):
         if meanwhile:
             meanwhile()
-        yield from (RuleResult.from_bytes(_compile_job(job, folder)) for job in jobs)
+        yield from map(_received, (_compile_job(job, folder) for job in jobs))
         return
     if meanwhile is None and workers.pool is None:
-        yield RuleResult.from_bytes(_compile_job(jobs[0], folder))  # here first: shared by the forks
+        yield _received(_compile_job(jobs[0], folder))  # here first: shared by the forks
         jobs = jobs[1:]
     pool = workers.start(count)
     chunk = max(1, min(16, len(jobs) // (workers.count * 8)))
@@ -103,7 +107,7 @@ def run(
         compiled = pool.map(functools.partial(_compile_job, folder=folder), jobs, chunksize=chunk)
         if meanwhile:
             meanwhile()
-        yield from map(RuleResult.from_bytes, compiled)
+        yield from map(_received, compiled)
     except BrokenProcessPool as e:
         raise WorkerError("a worker process died (killed, or out of memory); nothing was written") from e
 
@@ -120,13 +124,17 @@ class WorkerError(Exception):
 _caches: dict[Path, Cache] = {}  # per process: each cache's secret is read once
 
 
-def _compile_job(job: Job, folder: Path | None = None) -> bytes:
+def _compile_job(job: Job, folder: Path | None = None) -> Compiled:
     from translator.compile_rule import compile_rule  # here: a build served by the cache never loads pySigma
 
     data = compile_rule(job.path, job.rules_dir, job.text, job.strict, job.config).to_bytes()
-    if folder is not None:
-        _caches.setdefault(folder, Cache(folder)).put_bytes(RULE, job.key, data)
-    return data
+    where = None if folder is None else _caches.setdefault(folder, Cache(folder)).put(job.key, data)
+    return data, where
+
+
+def _received(compiled: Compiled) -> tuple[RuleResult, Location | None]:
+    data, where = compiled
+    return RuleResult.from_bytes(data), where
 
 
 def default_workers() -> int:
