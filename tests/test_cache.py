@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from translator import cache as cache_module
-from translator import noop
+from translator import cache_packs, noop
 from translator.build import compile_rules
 from translator.cache import Cache, fingerprint, rule_key
 from translator.results import RuleResult
@@ -181,11 +181,15 @@ def test_a_damaged_or_foreign_entry_is_never_trusted(rules: Path, tmp_path: Path
     elif damage == "swapped locations":  # an index that is itself valid, naming another key's entry
         other = next(k for k in index if k != key)
         cache.index = {}
-        cache.save_index(shelf, {**index, key: index[other], other: index[key]})
+        cache.save_index(shelf, {**index, key: index[other], other: index[key]}, set(index))
         expected_compiled = 2
     else:  # an index edited without the secret: ignored whole
         (entry,) = (folder / cache_module.FORMAT / cache_module.INDEX).iterdir()
-        entry.write_bytes(entry.read_bytes().replace(f'"{name}", {offset}'.encode(), f'"{name}", 0'.encode()))
+        original = entry.read_bytes()
+        entry.write_bytes(
+            original.replace(f'"{key}", ["{name}", '.encode(), f'"{key}", ["{"0" * 32}", '.encode())
+        )
+        assert entry.read_bytes() != original
         expected_compiled = first["rules"]
     after = summary(run(rules, tmp_path / "out", *args))
     assert after["cache"]["compiled"] == expected_compiled
@@ -305,6 +309,7 @@ def test_two_builds_at_once_share_a_cache_safely(
             + ["--cache-dir", folder, "--workers", "2"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            cwd=rules.parent,  # where `run` builds: the same configuration, so the same keys
         )
         for o in ("one", "two")
     ]
@@ -312,6 +317,9 @@ def test_two_builds_at_once_share_a_cache_safely(
         _, err = proc.communicate(timeout=300)
         assert proc.returncode in (0, 3), err
     assert tree(tmp_path / "one") == reference == tree(tmp_path / "two")
+    shutil.rmtree(tmp_path / "cache" / cache_module.FORMAT / noop.KIND)  # the last index written must serve
+    third = summary(run(rules, tmp_path / "three", "--cache-dir", folder, "--format", "json"))
+    assert third["cache"]["compiled"] == 0 and tree(tmp_path / "three") == reference
 
 
 def test_cache_entries_round_trip(rules: Path, tmp_path: Path) -> None:
@@ -326,6 +334,125 @@ def test_cache_entries_round_trip(rules: Path, tmp_path: Path) -> None:
     assert [str(e) for e in served.errors] == [str(e) for e in direct.errors]
     assert served.notes == direct.notes
     assert [(r, str(e)) for r, e in served.refusals] == [(r, str(e)) for r, e in direct.refusals]
+
+
+def test_rules_whose_pack_is_gone_compile_in_the_workers(rules: Path, tmp_path: Path) -> None:
+    """An index naming a pack that was removed (cleaned up, deleted) is pruned when it is read: those
+    rules compile in the workers with the rest, not one by one after them."""
+    folder = tmp_path / "cache"
+    args = ["--cache-dir", str(folder), "--format", "json", "--workers", "2"]
+    first = summary(run(rules, tmp_path / "out", *args))
+    shutil.rmtree(folder / cache_module.FORMAT / noop.KIND)
+    _, _, index = rule_entries(folder)
+    packs = sorted({where[0] for where in index.values()})
+    gone = max(packs, key=lambda name: sum(where[0] == name for where in index.values()))
+    (folder / cache_module.FORMAT / cache_module.PACKS / gone).unlink()
+    after = summary(run(rules, tmp_path / "out", *args))
+    lost = sum(where[0] == gone for where in index.values())
+    assert after["cache"] == {**first["cache"], "hits": first["rules"] - lost, "compiled": lost}
+    assert after["workers"] == (2 if lost >= 16 else 1) and lost >= 8
+    run(rules, tmp_path / "fresh", "--no-cache")
+    assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [["a" * 64, ["../secret", 0, 10]]],  # a name that is a path
+        [["a" * 64, ["0" * 32, -1, 10]]],
+        [["a" * 64, ["0" * 32, True, 10]]],
+        [["a" * 64, ["0" * 32, 0, cache_module.MAX_FILE_ENTRY * 2]]],  # more than an entry can be
+        [["a" * 64, ["0" * 32, 0, 10]], ["a" * 64, ["0" * 32, 10, 10]]],  # one key twice
+        {"a" * 64: ["0" * 32, 0, 10]},
+    ],
+)
+def test_an_index_of_the_wrong_shape_is_not_used_even_with_a_valid_hmac(
+    tmp_path: Path, entries: object
+) -> None:
+    cache = Cache(tmp_path / "cache")
+    (tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS).mkdir(parents=True)
+    (tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS / ("0" * 32)).write_bytes(b"x" * 100)
+    cache.put_data(cache_module.INDEX, "s" * 64, entries)
+    assert cache.get_data(cache_module.INDEX, "s" * 64) == entries  # stored and signed
+    cache.load_index("s" * 64)
+    assert cache.index == {}
+
+
+def test_a_fifo_or_link_where_a_cache_file_was_is_not_read(tmp_path: Path) -> None:
+    """Opening a FIFO must not wait for a writer, and a link is not followed: both are no entry."""
+    cache = Cache(tmp_path / "cache")
+    where = cache.put("a" * 64, RuleResult(PurePosixPath("a.yml")).to_bytes())
+    cache.put_data(cache_module.INDEX, "s" * 64, [["a" * 64, list(where or ())]])
+    cache.close()
+    pack = tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS / where[0]  # type: ignore[index]
+    index = Path(cache._entry(cache_module.INDEX, "s" * 64))
+    pack.unlink()
+    os.mkfifo(pack)
+    cache.index = {"a" * 64: where}  # type: ignore[dict-item]
+    assert cache.get("a" * 64) is None
+    pack.unlink()
+    pack.symlink_to(tmp_path / "elsewhere")
+    cache.load_index("s" * 64)
+    assert cache.index == {}  # not a regular file: pruned
+    index.rename(tmp_path / "elsewhere")
+    index.symlink_to(tmp_path / "elsewhere")
+    assert cache.get_data(cache_module.INDEX, "s" * 64) is None
+    index.unlink()
+    os.mkfifo(index)
+    assert cache.get_data(cache_module.INDEX, "s" * 64) is None
+
+
+def test_the_index_keeps_other_rules_up_to_a_bound_and_none_of_this_library(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    somewhere = ("0" * 32, 0, 100)
+    cache.index = {f"{i:064x}": somewhere for i in range(cache_module.MIN_OTHERS + 50)}
+    library = {f"{0:064x}", f"{1:064x}", "b" * 64}  # two rules without an entry now, one with
+    cache.save_index("s" * 64, {"b" * 64: somewhere}, library)
+    saved = [k for k, _ in cache.get_data(cache_module.INDEX, "s" * 64)]
+    assert saved[0] == "b" * 64 and len(saved) == 1 + cache_module.MIN_OTHERS
+    assert f"{0:064x}" not in saved and f"{1:064x}" not in saved  # this library's: no stale location
+
+
+def test_entries_in_use_move_out_of_old_packs_and_old_packs_go(rules: Path, tmp_path: Path) -> None:
+    """Reads never renew a pack: an entry read from a pack last written over MOVE_AFTER ago is written
+    again to a new pack, so the clean-up removes old packs whole while builds keep every rule they use."""
+    folder = tmp_path / "cache"
+    args = ["--cache-dir", str(folder), "--format", "json"]
+    summary(run(rules, tmp_path / "out", *args))
+    packs = folder / cache_module.FORMAT / cache_module.PACKS
+    old = sorted(packs.iterdir())
+    then = time.time() - cache_module.MOVE_AFTER - 86400
+    for pack in old:
+        os.utime(pack, (then, then))
+    shutil.rmtree(folder / cache_module.FORMAT / noop.KIND)
+    moved = summary(run(rules, tmp_path / "out", *args))
+    assert moved["cache"]["compiled"] == 0 and moved["status"] == "unchanged"
+    assert len(set(packs.iterdir()) - set(old)) == 1  # the copies, in this build's own pack
+    long_ago = time.time() - (cache_module.UNUSED_DAYS + 1) * 86400
+    for pack in old:
+        os.utime(pack, (long_ago, long_ago))
+    Cache(folder).clean()
+    assert not any(p.exists() for p in old)
+    shutil.rmtree(folder / cache_module.FORMAT / noop.KIND)
+    assert summary(run(rules, tmp_path / "out", *args))["cache"]["compiled"] == 0
+
+
+def test_a_reader_keeps_few_packs_open(tmp_path: Path) -> None:
+    """A rebuild may read from many packs (one or more per earlier build): each is read, with at most
+    MAX_OPEN of them open at once."""
+    payload = RuleResult(PurePosixPath("a.yml")).to_bytes()
+    index = {}
+    for i in range(cache_packs.MAX_OPEN * 3):
+        writer = Cache(tmp_path / "cache")  # a build each: a pack each
+        index[f"{i:064x}"] = writer.put(f"{i:064x}", payload)
+        writer.close()
+    cache = Cache(tmp_path / "cache")
+    cache.index = index  # type: ignore[assignment]
+    for _ in range(2):
+        for key in index:
+            assert cache.get(key) is not None
+            assert len(cache._reader._open) <= cache_packs.MAX_OPEN
+    cache.close()
 
 
 @pytest.mark.parametrize(
@@ -405,32 +532,34 @@ def test_the_default_cache_folder_is_the_users(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_clean_up_removes_only_entries_unused_for_a_month(tmp_path: Path) -> None:
-    """Reading an entry or a pack renews its mtime once it is a day old (not on every read: a rebuild
-    would write an inode each time), so the clean-up keeps what builds read and removes what none read
-    for 30 days: file entries and packs alike."""
+    """Reading a file entry renews its mtime once it is a day old (not on every read: a rebuild would
+    write an inode each time), so the clean-up keeps what builds read and removes what none read for 30
+    days. Packs are never renewed by a read (test_entries_in_use_move_out_of_old_packs_and_old_packs_go):
+    one not written for 30 days goes."""
+    cache = Cache(tmp_path / "cache")
     day = 86400
     now = time.time()
-    files, packs = {}, {}
-    payload = RuleResult(PurePosixPath("a.yml")).to_bytes()
+    entries = {}
     for name, age in {"fresh": 3600, "old": 2 * day, "unused": (cache_module.UNUSED_DAYS + 1) * day}.items():
-        cache = Cache(tmp_path / "cache")  # a build each: a pack each
         key = name.encode().hex().ljust(64, "0")
         cache.put_data(cache_module.INDEX, key, {"name": name})
-        where = cache.put(key, payload)
-        assert where is not None
-        files[name] = Path(cache._entry(cache_module.INDEX, key))
-        packs[name] = tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS / where[0]
-        for path in (files[name], packs[name]):
-            os.utime(path, (now - age, now - age))
+        entries[name] = Path(cache._entry(cache_module.INDEX, key))
+        os.utime(entries[name], (now - age, now - age))
         if name != "unused":
             assert cache.get_data(cache_module.INDEX, key) == {"name": name}
-            cache.index = {key: where}
-            assert cache.get(key) is not None
-            cache.close()
-    for entries in (files, packs):
-        fresh, old, unused = entries.values()
-        assert now - 3700 < fresh.stat().st_mtime < now - 3500  # read, but not rewritten
-        assert old.stat().st_mtime >= now - 60  # read when a day old: renewed
-    Cache(tmp_path / "cache").clean()
-    for entries in (files, packs):
-        assert entries["fresh"].exists() and entries["old"].exists() and not entries["unused"].exists()
+    fresh, old, unused = entries.values()
+    assert now - 3700 < fresh.stat().st_mtime < now - 3500  # read, but not rewritten
+    assert old.stat().st_mtime >= now - 60  # read when a day old: renewed
+    packs = {}
+    for name, age in {
+        "recent": (cache_module.UNUSED_DAYS - 1) * day,
+        "unwritten": (cache_module.UNUSED_DAYS + 1) * day,
+    }.items():
+        writer = Cache(tmp_path / "cache")
+        where = writer.put(name.encode().hex().ljust(64, "0"), RuleResult(PurePosixPath("a.yml")).to_bytes())
+        writer.close()
+        packs[name] = tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS / where[0]  # type: ignore[index]
+        os.utime(packs[name], (now - age, now - age))
+    cache.clean()
+    assert fresh.exists() and old.exists() and not unused.exists()
+    assert packs["recent"].exists() and not packs["unwritten"].exists()

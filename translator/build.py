@@ -215,6 +215,11 @@ def compile_rules(
         return compile_library(read_library(rules_dir, strict, cache, config, pool), pool, progress)
 
 
+def _job(library: Library, i: int) -> Job:
+    path, text, key = library.paths[i], library.texts[i] or "", library.keys[i]
+    return Job(path, library.rules_dir, text, library.strict, library.config, key)
+
+
 def compile_library(
     library: Library,
     workers: Workers,
@@ -266,7 +271,6 @@ def compile_library(
             else:
                 kept[library.keys[i]] = cache.index[library.keys[i]]
                 count(results[i])
-        cache.close()
 
     if progress:
         progress(done, len(paths), errors)
@@ -276,20 +280,22 @@ def compile_library(
     build.workers = (
         workers.count if workers.pool else min(workers.count, max(1, len(todo) // MIN_RULES_PER_WORKER))
     )
-    for batch, workers_now, overlap in ((todo, build.workers, during), (late, 1, None)):
-        jobs = [
-            Job(paths[i], rules_dir, library.texts[i] or "", library.strict, library.config, library.keys[i])
-            for i in batch
-        ]
-        for i, (result, where) in zip(batch, run(jobs, workers, workers_now, overlap), strict=True):
-            results[i] = result
-            if where:
-                kept[library.keys[i]] = where
-            count(result)
+    try:
+        for batch, workers_now, overlap in ((todo, build.workers, during), (late, 1, None)):
+            jobs = [_job(library, i) for i in batch]
+            for i, (result, where) in zip(batch, run(jobs, workers, workers_now, overlap), strict=True):
+                results[i] = result
+                if where:
+                    kept[library.keys[i]] = where
+                count(result)
+        if cache and (todo or late or cache.moved):
+            keys = {k for k in library.keys if k}
+            cache.save_index(library.shelf, {k: kept[k] for k in library.keys if k in kept}, keys)  # in order
+            cache.clean()  # this build wrote entries: keep the folder from growing with every edit
+    finally:
+        if cache:
+            cache.close()
     build.cache_hits = len(cached) - len(late)
-    if cache and (todo or late):
-        cache.save_index(library.shelf, {k: kept[k] for k in library.keys if k in kept})  # library order
-        cache.clean()  # this build wrote entries: keep the folder from growing with every edit
     build.seconds["compile"] = time.perf_counter() - started
     final = [r for r in results if r is not None]
     build.check_unique(final)

@@ -15,9 +15,9 @@ and written again.
 
 Where rule entries are: in pack files, many to a file (translator/cache_packs.py), found through an
 index kept per library location (the compiler, the options and the rules folder): rule key -> pack,
-offset, length. A build reads its library's index once, and writes a new one when it compiled anything:
-this build's rules, then those of the previous index that this build no longer has (as many again at
-most), so switching a branch back and forth still finds both sides.
+offset, length. A build reads its library's index once, and writes a new one when it compiled or moved
+anything: this build's rules, then those of the previous index that this library no longer has (as many
+as the library has, or MIN_OTHERS, at most), so switching a branch back and forth still finds both sides.
 
 Why two builds at once are safe: each process appends only to packs it created (exclusively, under a
 random name), so no bytes anyone may read ever change; an index, a library summary and the secret are
@@ -43,7 +43,7 @@ from typing import Any
 import platformdirs
 import yaml
 
-from translator.cache_packs import Location, PackReader, PackWriter, valid
+from translator.cache_packs import Location, PackReader, PackWriter, present, read_file, valid
 from translator.locations import pipelines_dir
 from translator.output_dir import write_file
 from translator.results import RuleResult
@@ -58,10 +58,13 @@ RULE = "rule"  # the kind of one rule's result (in packs); translator/noop.py ke
 INDEX = "index"  # the kind of a library location's index: where each rule's entry is
 PACKS = "packs"  # the folder of the pack files
 MAC_SIZE = 64  # an entry's HMAC, in hex, before its content
-UNUSED_DAYS = 30  # entries no build has read for this long are removed by the next build that writes
-# A read entry's mtime is renewed only once it is this old: the clean-up cannot reach an entry read within
-# UNUSED_DAYS less a day, and a rebuild does not write thousands of inodes (one per rule) every time.
+MIN_OTHERS = 10_000  # an index keeps at least this many entries of rules the library no longer has
+MAX_FILE_ENTRY = 1 << 26  # 64 MiB: an index of 4,000 rules is about 500 KB; a larger file is not read
+UNUSED_DAYS = 30  # files no build has used for this long are removed by the next build that writes
+# A file entry's mtime is renewed when it is read and this old, not on every read: the clean-up cannot
+# reach an entry read within UNUSED_DAYS less a day.
 TOUCH_AFTER = 86400
+MOVE_AFTER = UNUSED_DAYS * 86400 / 2  # a rule entry read from a pack this old is copied to a new one
 
 
 def default_dir() -> Path:
@@ -112,37 +115,55 @@ class Cache:
         self._root = os.fspath(self.root)
         self._secret: bytes | None = None
         self.index: dict[str, Location] = {}  # rule key -> its entry, from load_index
-        self._writer = PackWriter(f"{self._root}/{PACKS}")
-        self._reader = PackReader(f"{self._root}/{PACKS}", TOUCH_AFTER)
+        self.moved = 0  # entries get copied out of old packs (the index must be written again)
+        self._packs = f"{self._root}/{PACKS}"
+        self._writer = PackWriter(self._packs)
+        self._reader = PackReader(self._packs)
 
     def _entry(self, kind: str, key: str) -> str:
         return f"{self._root}/{kind}/{key}"
 
     def load_index(self, shelf: str) -> None:
-        """Read the index of a library location (shelf_key); a damaged or foreign one is no index."""
+        """Read the index of a library location (shelf_key); a damaged or foreign one is no index.
+
+        Entries whose pack is gone (cleaned up, deleted) are dropped here, one lstat per pack, so their
+        rules go to the workers with the others to compile, not one by one after them."""
+        self.moved = 0
         entries = self.get_data(INDEX, shelf)
         index: dict[str, Location] = {}
         if isinstance(entries, list) and all(isinstance(e, list) and len(e) == 2 for e in entries):
             index = {k: tuple(where) for k, where in entries if isinstance(k, str) and valid(where)}
-        self.index = index if isinstance(entries, list) and len(index) == len(entries) else {}
+        if not isinstance(entries, list) or len(index) != len(entries):
+            index = {}  # a shape no build writes (or a key twice): none of it is used
+        packs = {name: present(self._packs, name) for name in {where[0] for where in index.values()}}
+        self.index = {k: where for k, where in index.items() if packs[where[0]]}
 
     def has(self, key: str) -> bool:
-        """Whether the index names an entry for a rule key (get still checks the entry)."""
+        """Whether the index names an entry for a rule key in a pack that is there (get checks it)."""
         return key in self.index
 
     def get(self, key: str) -> RuleResult | None:
-        """The stored result for a rule key, or None if there is none or it fails its HMAC or shape."""
+        """The stored result for a rule key, or None if there is none or it fails its HMAC or shape.
+
+        An entry read from a pack last written over MOVE_AFTER ago is appended again to this process's
+        pack, and the index names the copy: reads never renew a pack, so a pack is removed whole once no
+        build has written it for UNUSED_DAYS, while the entries builds still use live on in newer ones."""
         where = self.index.get(key)
-        record = None if where is None else self._reader.read(where)
-        if record is None:
+        read = None if where is None else self._reader.read(where)
+        if read is None:
             return None
+        record, written = read
         mac, payload = record[:MAC_SIZE], record[MAC_SIZE:]
         try:
             if not hmac.compare_digest(mac, self._mac(RULE, key, payload)):
                 return None
-            return RuleResult.from_bytes(payload)
+            result = RuleResult.from_bytes(payload)
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        if written < time.time() - MOVE_AFTER and (copy := self._writer.add(record)) is not None:
+            self.index[key] = copy
+            self.moved += 1
+        return result
 
     def put(self, key: str, payload: bytes) -> Location | None:
         """Append a rule's result (RuleResult.to_bytes) to this process's pack; where it lies, or None."""
@@ -152,15 +173,18 @@ class Cache:
             return None
         return self._writer.add(record)
 
-    def save_index(self, shelf: str, entries: dict[str, Location]) -> None:
-        """Write a library location's index: `entries` (this build's rules), then the loaded index's
-        others, as many again at most (a branch switched back to still finds its rules)."""
-        others = [(k, where) for k, where in self.index.items() if k not in entries][: len(entries)]
+    def save_index(self, shelf: str, entries: dict[str, Location], library: set[str]) -> None:
+        """Write a library location's index: `entries` (this build's rules, of keys `library`), then the
+        loaded index's entries of other keys, up to as many as the library has or MIN_OTHERS (a branch
+        switched back to still finds its rules; a rule of this library that has no entry now has none)."""
+        most = max(len(library), MIN_OTHERS)
+        others = [(k, where) for k, where in self.index.items() if k not in library][:most]
         self.put_data(INDEX, shelf, [[k, list(where)] for k, where in [*entries.items(), *others]])
 
     def close(self) -> None:
-        """Close the packs read so far (the next get opens them again)."""
+        """Close the packs read and written so far (the next get or put opens them again)."""
         self._reader.close()
+        self._writer.close()
 
     def get_data(self, kind: str, key: str) -> Any:
         """The JSON value stored under (kind, key), or None if absent, unreadable, or its HMAC fails."""
@@ -174,16 +198,16 @@ class Cache:
         """The bytes stored under (kind, key), or None if absent, unreadable, or its HMAC fails."""
         entry = self._entry(kind, key)
         try:
-            with open(entry, "rb") as f:
-                mac, _, payload = f.read().partition(b"\n")
-                modified = os.fstat(f.fileno()).st_mtime
+            data, modified = read_file(entry, MAX_FILE_ENTRY)
+            mac, _, payload = data.partition(b"\n")
             if not hmac.compare_digest(mac, self._mac(kind, key, payload)):
                 return None
-            if modified < time.time() - TOUCH_AFTER:
-                os.utime(entry)  # used: keep it past the next clean-up
-            return payload
         except OSError:
             return None
+        if modified < time.time() - TOUCH_AFTER:
+            with contextlib.suppress(OSError):  # a cache on a read-only disk is still read
+                os.utime(entry)  # used: keep it past the next clean-up
+        return payload
 
     def put_data(self, kind: str, key: str, value: Any) -> None:
         """Store a JSON value."""
@@ -201,7 +225,8 @@ class Cache:
             return
 
     def clean(self) -> None:
-        """Remove entries and packs unused for UNUSED_DAYS, so the folder does not grow with every edit."""
+        """Remove file entries unused and packs unwritten for UNUSED_DAYS (get copies what builds still
+        read out of old packs), so the folder does not grow with every edit."""
         cutoff = time.time() - UNUSED_DAYS * 86400
         for entry in self.root.glob("*/*"):
             try:
@@ -222,7 +247,7 @@ class Cache:
             if not path.exists():
                 self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
                 _publish(path, secrets.token_hex(32).encode(), exclusive=True)
-            secret = path.read_bytes()
+            secret, _ = read_file(os.fspath(path), 64)
             if len(secret) != 64:
                 raise OSError(f"{path} is not a cache secret")
             self._secret = secret

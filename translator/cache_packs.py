@@ -2,23 +2,29 @@
 
 Why packs: a cold build of 4,000 rules wrote 4,000 entry files beside the 24,000 files of output/, and
 creating a file is what costs (0.22 ms an entry under /work, 0.65 ms in a /tmp where many files were
-recently deleted: about 6% of a worker's time, and a sixth in /tmp). Each process that compiles now
-appends its signed entries to one pack of its own, created exclusively under a random name, so no two
-writers ever share a file and written bytes never change: a pack is only ever appended to. Where an
-entry lies (pack, offset, length) goes back with the result to the build, which keeps the index
-(translator/cache.py). A reader trusts no location: it reads the bytes and the entry's own HMAC decides.
+recently deleted). Each process that compiles now appends its signed entries to one pack of its own,
+created exclusively under a random name, so no two writers ever share a file and written bytes never
+change: a pack is only ever appended to. Where an entry lies (pack, offset, length) goes back with the
+result to the build, which keeps the index (translator/cache.py). The index is signed, but a reader
+still trusts no bytes it reads: the entry's own HMAC decides, and a location is bounded before it is
+read. A pack's mtime is its last write: reads never renew it (the cache copies an entry still in use out
+of an old pack instead, so that a pack expires whole).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
-import time
+import stat
 
 Location = tuple[str, int, int]  # pack name, offset, length: where one signed entry lies
 NAME = re.compile(r"[0-9a-f]{32}")  # a pack's name: what a location may name (never a path)
-_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+MAX_ENTRY = 1 << 26  # 64 MiB: a rule file is at most 1 MiB (rule_file.MAX_RULE_BYTES)
+MAX_OPEN = 16  # packs a reader keeps open at once (a rebuild reads a few; a descriptor limit may be 256)
+# O_NONBLOCK: opening a FIFO put where a pack was must not wait for a writer (fstat then refuses it).
+_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -27,20 +33,45 @@ def valid(location: object) -> bool:
     if not isinstance(location, list) or len(location) != 3:
         return False
     name, offset, length = location
-    return isinstance(name, str) and bool(NAME.fullmatch(name)) and _count(offset) and _count(length)
+    named = isinstance(name, str) and bool(NAME.fullmatch(name))
+    return named and _count(offset) and _count(length, MAX_ENTRY)
 
 
-def _count(value: object) -> bool:
-    return type(value) is int and value >= 0
+def _count(value: object, most: int = 1 << 62) -> bool:
+    return type(value) is int and 0 <= value <= most
+
+
+def present(folder: str, name: str) -> bool:
+    """Whether a pack is there, as a regular file (one lstat)."""
+    try:
+        return stat.S_ISREG(os.lstat(f"{folder}/{name}").st_mode)
+    except OSError:
+        return False
+
+
+def read_file(path: str, most: int) -> tuple[bytes, float]:
+    """A cache file's bytes and mtime: a regular file of at most `most` bytes, opened without following
+    a link or waiting on a FIFO (OSError otherwise)."""
+    fd = os.open(path, _READ)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > most:
+            raise OSError(f"{path} is not a cache file")
+        data = os.read(fd, most + 1)
+    finally:
+        os.close(fd)
+    if len(data) > most:
+        raise OSError(f"{path} is not a cache file")
+    return data, status.st_mtime
 
 
 class PackWriter:
     """Appends entries to a pack of this process's own, opened at the first entry.
 
     Per process: a worker forked after its parent wrote entries gets a copy of this object, and opens a
-    pack of its own rather than writing at the parent's offsets. After any failed write the writer
-    stops: the offsets after a short write would be wrong, and a cache that cannot be written only
-    makes the next build slower.
+    pack of its own rather than writing at the parent's offsets (or giving up where the parent did).
+    After any failed write the writer stops: the offsets after a short write would be wrong, and a cache
+    that cannot be written only makes the next build slower.
     """
 
     def __init__(self, folder: str) -> None:
@@ -53,16 +84,18 @@ class PackWriter:
 
     def add(self, record: bytes) -> Location | None:
         """Append one entry; where it lies, or None if it could not be written."""
+        if self._pid != os.getpid():
+            self._pid, self._fd, self._broken = os.getpid(), -1, False  # the parent's descriptor is not ours
         if self._broken:
             return None
         try:
-            if self._pid != os.getpid():
+            if self._fd < 0:
                 self._open()
             offset = self._offset
             view = memoryview(record)
             while view:
                 view = view[os.write(self._fd, view) :]
-            self._offset += len(record)  # each write renews the pack's mtime: the clean-up keeps it
+            self._offset += len(record)
             return self._name, offset, len(record)
         except OSError:
             self._broken = True
@@ -77,33 +110,47 @@ class PackWriter:
                 break
             except FileExistsError:  # 128 random bits taken already: not ours, draw again
                 continue
-        self._pid, self._name, self._offset = os.getpid(), name, 0
+        self._name, self._offset = name, 0
+
+    def close(self) -> None:
+        """Close this process's pack; a later entry starts a new one."""
+        if self._fd >= 0 and self._pid == os.getpid():
+            os.close(self._fd)
+        self._pid, self._fd = 0, -1
 
 
 class PackReader:
-    """Reads entries by location, each pack opened once per build; renews a pack's mtime when it is read
-    and a day old, so the cache's clean-up keeps what builds use."""
+    """Reads entries by location, keeping at most MAX_OPEN packs open (the least recently read closed
+    first)."""
 
-    def __init__(self, folder: str, touch_after: float) -> None:
+    def __init__(self, folder: str) -> None:
         self.folder = folder
-        self.touch_after = touch_after
-        self._fds: dict[str, int] = {}
+        self._open: dict[str, tuple[int, float]] = {}  # name -> descriptor, mtime; least recent first
 
-    def read(self, location: Location) -> bytes | None:
-        """The bytes at a location, or None if the pack is gone or shorter."""
+    def read(self, location: Location) -> tuple[bytes, float] | None:
+        """The bytes at a location and its pack's mtime, or None if the pack is gone, not a regular file,
+        or shorter."""
         name, offset, length = location
         try:
-            fd = self._fds.get(name)
-            if fd is None:
-                fd = self._fds[name] = os.open(f"{self.folder}/{name}", _READ)
-                if os.fstat(fd).st_mtime < time.time() - self.touch_after:
-                    os.utime(fd)
+            fd, written = self._open.pop(name, None) or self._pack(name)
+            self._open[name] = fd, written  # now the most recent
             data = os.pread(fd, length, offset)
-        except OSError:
+        except (OSError, ValueError, OverflowError, MemoryError):
             return None
-        return data if len(data) == length else None
+        return (data, written) if len(data) == length else None
+
+    def _pack(self, name: str) -> tuple[int, float]:
+        if len(self._open) >= MAX_OPEN:
+            os.close(self._open.pop(next(iter(self._open)))[0])
+        fd = os.open(f"{self.folder}/{name}", _READ)
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            os.close(fd)
+            raise OSError(f"{name} is not a regular file")
+        return fd, status.st_mtime
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        for fd, _ in self._open.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._open.clear()

@@ -81,8 +81,9 @@ def run(
 ) -> Iterator[tuple[RuleResult, Location | None]]:
     """Compile the jobs and cache each result, in order: here, or in `count` worker processes.
 
-    Each worker appends its results to a pack of its own (translator/cache_packs.py) and sends back where
-    each lies, so this process only gathers, and keeps the index. Results come back in job order (map), so the
+    Each process that compiles (a worker, or this one for the jobs it compiles itself) appends its results
+    to a pack of its own (translator/cache_packs.py) and sends back where each lies; this process keeps
+    the index. Results come back in job order (map), so the
     output does not depend on which worker finishes first, and as bytes (RuleResult.to_bytes): nothing a
     worker returns can fail to unpickle. A worker that dies (killed, out of memory) fails the build with
     an error instead of hanging it (concurrent.futures, unlike multiprocessing.Pool, notices).
