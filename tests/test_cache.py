@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import pytest
 
 from translator import cache as cache_module
 from translator import cache_packs, noop
-from translator.build import compile_rules
+from translator.build import compile_rules, read_library
 from translator.cache import Cache, fingerprint, rule_key
 from translator.results import RuleResult
 
@@ -338,21 +339,21 @@ def test_cache_entries_round_trip(rules: Path, tmp_path: Path) -> None:
 
 def test_rules_whose_pack_is_gone_compile_in_the_workers(rules: Path, tmp_path: Path) -> None:
     """An index naming a pack that was removed (cleaned up, deleted) is pruned when it is read: those
-    rules compile in the workers with the rest, not one by one after them."""
+    rules are not counted as cached, and compile in the workers with the rest, not one by one after."""
     folder = tmp_path / "cache"
-    args = ["--cache-dir", str(folder), "--format", "json", "--workers", "2"]
-    first = summary(run(rules, tmp_path / "out", *args))
-    shutil.rmtree(folder / cache_module.FORMAT / noop.KIND)
+    direct = compile_rules(rules, workers=2)
+    first = compile_rules(rules, cache=Cache(folder), workers=2)
     _, _, index = rule_entries(folder)
-    packs = sorted({where[0] for where in index.values()})
-    gone = max(packs, key=lambda name: sum(where[0] == name for where in index.values()))
-    (folder / cache_module.FORMAT / cache_module.PACKS / gone).unlink()
-    after = summary(run(rules, tmp_path / "out", *args))
+    packs = folder / cache_module.FORMAT / cache_module.PACKS
+    gone = sorted({where[0] for where in index.values()})[0]
+    (packs / gone).unlink()
     lost = sum(where[0] == gone for where in index.values())
-    assert after["cache"] == {**first["cache"], "hits": first["rules"] - lost, "compiled": lost}
-    assert after["workers"] == (2 if lost >= 16 else 1) and lost >= 8
-    run(rules, tmp_path / "fresh", "--no-cache")
-    assert tree(tmp_path / "out") == tree(tmp_path / "fresh")
+    assert len(read_library(rules, cache=Cache(folder)).cached) == first.rules - lost and lost >= 1
+    for pack in packs.iterdir():
+        pack.unlink()
+    after = compile_rules(rules, cache=Cache(folder), workers=2)
+    assert after.cache_hits == 0 and after.workers == 2  # not the one process of entries failing on read
+    assert after.files() == first.files() == direct.files()
 
 
 @pytest.mark.parametrize(
@@ -361,7 +362,7 @@ def test_rules_whose_pack_is_gone_compile_in_the_workers(rules: Path, tmp_path: 
         [["a" * 64, ["../secret", 0, 10]]],  # a name that is a path
         [["a" * 64, ["0" * 32, -1, 10]]],
         [["a" * 64, ["0" * 32, True, 10]]],
-        [["a" * 64, ["0" * 32, 0, cache_module.MAX_FILE_ENTRY * 2]]],  # more than an entry can be
+        [["a" * 64, ["0" * 32, 0, cache_packs.MAX_ENTRY + 1]]],  # more than an entry can be
         [["a" * 64, ["0" * 32, 0, 10]], ["a" * 64, ["0" * 32, 10, 10]]],  # one key twice
         {"a" * 64: ["0" * 32, 0, 10]},
     ],
@@ -379,27 +380,76 @@ def test_an_index_of_the_wrong_shape_is_not_used_even_with_a_valid_hmac(
 
 
 def test_a_fifo_or_link_where_a_cache_file_was_is_not_read(tmp_path: Path) -> None:
-    """Opening a FIFO must not wait for a writer, and a link is not followed: both are no entry."""
+    """Opening a FIFO must not wait for a writer, and a link is not followed, even to a good copy: both
+    are no entry (an alarm turns a hang into a failure)."""
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("a cache read waited"))
+    signal.alarm(20)
+    try:
+        cache = Cache(tmp_path / "cache")
+        where = cache.put("a" * 64, RuleResult(PurePosixPath("a.yml")).to_bytes())
+        assert where is not None
+        cache.put_data(cache_module.INDEX, "s" * 64, [["a" * 64, list(where)]])
+        cache.close()
+        pack = tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS / where[0]
+        index = Path(cache._entry(cache_module.INDEX, "s" * 64))
+        pack.rename(tmp_path / "pack")
+        pack.symlink_to(tmp_path / "pack")  # the very bytes, behind a link
+        cache.load_index("s" * 64)
+        assert cache.index == {}  # not a regular file: pruned
+        cache.index = {"a" * 64: where}
+        assert cache.get("a" * 64) is None
+        pack.unlink()
+        os.mkfifo(pack)
+        cache.close()
+        assert cache.get("a" * 64) is None
+        index.rename(tmp_path / "index")
+        index.symlink_to(tmp_path / "index")
+        assert cache.get_data(cache_module.INDEX, "s" * 64) is None
+        index.unlink()
+        os.mkfifo(index)
+        assert cache.get_data(cache_module.INDEX, "s" * 64) is None
+    finally:
+        signal.alarm(0)
+
+
+def test_writing_the_cache_fails_quietly_and_a_child_writes_anew(
+    rules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry larger than any index may name is not written; a writer that failed in the parent writes
+    in a forked child; the writer is closed after a build; a date that cannot be renewed is no miss."""
+    cache = Cache(tmp_path / "cache")
+    payload = RuleResult(PurePosixPath("a.yml")).to_bytes()
+    monkeypatch.setattr(cache_module, "MAX_ENTRY", len(payload))
+    assert cache.put("a" * 64, payload) is None  # with its HMAC, over the limit
+    monkeypatch.undo()
+    assert cache.put("z" * 64, payload) is not None
+    cache._writer._broken = True  # as after a failed write here
+    child = os.fork()
+    if child == 0:
+        os._exit(0 if cache.put("b" * 64, payload) is not None else 1)
+    assert os.waitpid(child, 0)[1] == 0
+    assert cache.put("c" * 64, payload) is None  # still broken here
+    compile_rules(rules, cache=cache)
+    assert cache._writer._fd == -1  # closed, and the next put starts a pack of its own
+    cache.put_data(cache_module.INDEX, "s" * 64, ["kept"])
+    entry = Path(cache._entry(cache_module.INDEX, "s" * 64))
+    os.utime(entry, (time.time() - 3 * 86400,) * 2)
+    monkeypatch.setattr(cache_module.os, "utime", lambda *_: (_ for _ in ()).throw(PermissionError()))
+    assert cache.get_data(cache_module.INDEX, "s" * 64) == ["kept"]
+
+
+def test_reading_an_entry_does_not_renew_its_pack(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     where = cache.put("a" * 64, RuleResult(PurePosixPath("a.yml")).to_bytes())
-    cache.put_data(cache_module.INDEX, "s" * 64, [["a" * 64, list(where or ())]])
     cache.close()
-    pack = tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS / where[0]  # type: ignore[index]
-    index = Path(cache._entry(cache_module.INDEX, "s" * 64))
-    pack.unlink()
-    os.mkfifo(pack)
-    cache.index = {"a" * 64: where}  # type: ignore[dict-item]
-    assert cache.get("a" * 64) is None
-    pack.unlink()
-    pack.symlink_to(tmp_path / "elsewhere")
-    cache.load_index("s" * 64)
-    assert cache.index == {}  # not a regular file: pruned
-    index.rename(tmp_path / "elsewhere")
-    index.symlink_to(tmp_path / "elsewhere")
-    assert cache.get_data(cache_module.INDEX, "s" * 64) is None
-    index.unlink()
-    os.mkfifo(index)
-    assert cache.get_data(cache_module.INDEX, "s" * 64) is None
+    assert where is not None
+    pack = tmp_path / "cache" / cache_module.FORMAT / cache_module.PACKS / where[0]
+    then = time.time() - 3 * 86400
+    os.utime(pack, (then, then))
+    cache.index = {"a" * 64: where}
+    assert cache.get("a" * 64) is not None and cache.moved == 0  # younger than MOVE_AFTER: not moved
+    cache.close()
+    assert abs(pack.stat().st_mtime - then) < 1
 
 
 def test_the_index_keeps_other_rules_up_to_a_bound_and_none_of_this_library(tmp_path: Path) -> None:

@@ -264,7 +264,7 @@ def compile_library(
             meanwhile()
         if not cache:
             return
-        for i in sorted(cached):
+        for i in sorted(cached, key=lambda i: cache.index[library.keys[i]]):  # pack by pack, in order
             results[i] = cache.get(library.keys[i])
             if results[i] is None:
                 late.append(i)

@@ -43,7 +43,7 @@ from typing import Any
 import platformdirs
 import yaml
 
-from translator.cache_packs import Location, PackReader, PackWriter, present, read_file, valid
+from translator.cache_packs import MAX_ENTRY, Location, PackReader, PackWriter, pack_size, read_file, valid
 from translator.locations import pipelines_dir
 from translator.output_dir import write_file
 from translator.results import RuleResult
@@ -126,8 +126,9 @@ class Cache:
     def load_index(self, shelf: str) -> None:
         """Read the index of a library location (shelf_key); a damaged or foreign one is no index.
 
-        Entries whose pack is gone (cleaned up, deleted) are dropped here, one lstat per pack, so their
-        rules go to the workers with the others to compile, not one by one after them."""
+        Entries whose pack is gone (cleaned up, deleted) or ends before them (cut short) are dropped here,
+        one lstat per pack, so their rules go to the workers with the others to compile, not one by one
+        after them."""
         self.moved = 0
         entries = self.get_data(INDEX, shelf)
         index: dict[str, Location] = {}
@@ -135,8 +136,8 @@ class Cache:
             index = {k: tuple(where) for k, where in entries if isinstance(k, str) and valid(where)}
         if not isinstance(entries, list) or len(index) != len(entries):
             index = {}  # a shape no build writes (or a key twice): none of it is used
-        packs = {name: present(self._packs, name) for name in {where[0] for where in index.values()}}
-        self.index = {k: where for k, where in index.items() if packs[where[0]]}
+        sizes = {name: pack_size(self._packs, name) for name in {where[0] for where in index.values()}}
+        self.index = {k: where for k, where in index.items() if where[1] + where[2] <= sizes[where[0]]}
 
     def has(self, key: str) -> bool:
         """Whether the index names an entry for a rule key in a pack that is there (get checks it)."""
@@ -171,7 +172,7 @@ class Cache:
             record = self._mac(RULE, key, payload) + payload
         except OSError:
             return None
-        return self._writer.add(record)
+        return self._writer.add(record) if len(record) <= MAX_ENTRY else None  # no index may name more
 
     def save_index(self, shelf: str, entries: dict[str, Location], library: set[str]) -> None:
         """Write a library location's index: `entries` (this build's rules, of keys `library`), then the
@@ -241,7 +242,8 @@ class Cache:
         return hmac.new(self._key(), signed, hashlib.sha256).hexdigest().encode()
 
     def _key(self) -> bytes:
-        """The cache's secret, made once by the first build that needs it (OSError if it cannot be)."""
+        """The cache's secret, made once by the first build that needs it (OSError if it cannot be: a
+        secret that is a link, which no build makes, is not followed and turns the cache off)."""
         if self._secret is None:
             path = self.root / "secret"
             if not path.exists():

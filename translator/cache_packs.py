@@ -24,7 +24,7 @@ NAME = re.compile(r"[0-9a-f]{32}")  # a pack's name: what a location may name (n
 MAX_ENTRY = 1 << 26  # 64 MiB: a rule file is at most 1 MiB (rule_file.MAX_RULE_BYTES)
 MAX_OPEN = 16  # packs a reader keeps open at once (a rebuild reads a few; a descriptor limit may be 256)
 # O_NONBLOCK: opening a FIFO put where a pack was must not wait for a writer (fstat then refuses it).
-_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -41,12 +41,13 @@ def _count(value: object, most: int = 1 << 62) -> bool:
     return type(value) is int and 0 <= value <= most
 
 
-def present(folder: str, name: str) -> bool:
-    """Whether a pack is there, as a regular file (one lstat)."""
+def pack_size(folder: str, name: str) -> int:
+    """The size of a pack that is there as a regular file, else -1 (one lstat)."""
     try:
-        return stat.S_ISREG(os.lstat(f"{folder}/{name}").st_mode)
+        status = os.lstat(f"{folder}/{name}")
     except OSError:
-        return False
+        return -1
+    return status.st_size if stat.S_ISREG(status.st_mode) else -1
 
 
 def read_file(path: str, most: int) -> tuple[bytes, float]:
@@ -57,12 +58,19 @@ def read_file(path: str, most: int) -> tuple[bytes, float]:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode) or status.st_size > most:
             raise OSError(f"{path} is not a cache file")
-        data = os.read(fd, most + 1)
+        parts: list[bytes] = []
+        total = 0
+        while total <= most:  # in the size fstat gave, on to the end (a short read is not the end)
+            part = os.read(fd, min(most + 1 - total, max(status.st_size + 1 - total, 1 << 16)))
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
     finally:
         os.close(fd)
-    if len(data) > most:
+    if total > most:
         raise OSError(f"{path} is not a cache file")
-    return data, status.st_mtime
+    return b"".join(parts), status.st_mtime
 
 
 class PackWriter:
@@ -113,10 +121,13 @@ class PackWriter:
         self._name, self._offset = name, 0
 
     def close(self) -> None:
-        """Close this process's pack; a later entry starts a new one."""
-        if self._fd >= 0 and self._pid == os.getpid():
-            os.close(self._fd)
-        self._pid, self._fd = 0, -1
+        """Close this process's pack; a later entry starts a new one. A write error that only shows at
+        close (a network file system, a quota) is the cache's loss, not the build's."""
+        fd, mine = self._fd, self._pid == os.getpid()
+        self._pid, self._fd = 0, -1  # first: the descriptor is released even when close fails
+        if fd >= 0 and mine:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class PackReader:
@@ -143,10 +154,13 @@ class PackReader:
         if len(self._open) >= MAX_OPEN:
             os.close(self._open.pop(next(iter(self._open)))[0])
         fd = os.open(f"{self.folder}/{name}", _READ)
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
+        try:
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                raise OSError(f"{name} is not a regular file")
+        except OSError:
             os.close(fd)
-            raise OSError(f"{name} is not a regular file")
+            raise
         return fd, status.st_mtime
 
     def close(self) -> None:
