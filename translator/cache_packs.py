@@ -19,12 +19,13 @@ import re
 import secrets
 import stat
 
+from translator.rule_file import READ_FLAGS, read_at_most
+
 Location = tuple[str, int, int]  # pack name, offset, length: where one signed entry lies
 NAME = re.compile(r"[0-9a-f]{32}")  # a pack's name: what a location may name (never a path)
 MAX_ENTRY = 1 << 26  # 64 MiB: a rule file is at most 1 MiB (rule_file.MAX_RULE_BYTES)
 MAX_OPEN = 16  # packs a reader keeps open at once (a rebuild reads a few; a descriptor limit may be 256)
-# O_NONBLOCK: opening a FIFO put where a pack was must not wait for a writer (fstat then refuses it).
-_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+_READ = READ_FLAGS | os.O_NOFOLLOW  # as rule files are read: a FIFO is not waited on; no link followed
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -58,19 +59,12 @@ def read_file(path: str, most: int) -> tuple[bytes, float]:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode) or status.st_size > most:
             raise OSError(f"{path} is not a cache file")
-        parts: list[bytes] = []
-        total = 0
-        while total <= most:  # in the size fstat gave, on to the end (a short read is not the end)
-            part = os.read(fd, min(most + 1 - total, max(status.st_size + 1 - total, 1 << 16)))
-            if not part:
-                break
-            parts.append(part)
-            total += len(part)
+        data = read_at_most(fd, most + 1, status.st_size)
     finally:
         os.close(fd)
-    if total > most:
+    if len(data) > most:
         raise OSError(f"{path} is not a cache file")
-    return b"".join(parts), status.st_mtime
+    return data, status.st_mtime
 
 
 class PackWriter:

@@ -24,6 +24,9 @@ from translator.errors import RuleError, printable
 RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_BYTES = 1024 * 1024  # SigmaHQ's largest rule is 295 KB
 MAX_DEPTH = 32  # SigmaHQ's rules nest at most 5 levels
+# O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it. (O_NOFOLLOW is added
+# where a link is not to be followed: read_rule resolves one, the cache never follows one.)
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 CACHED_LENGTH = 256  # longer texts are never kept in a cache: its memory stays bounded whatever the rules
 
 _CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -94,19 +97,17 @@ def read_rule_text(path: Path, root: Path) -> str:
     out of the tree. Fast path: a file that is no link is opened as it is, and O_NOFOLLOW makes that
     open fail if it became a link meanwhile; only a link is resolved and checked.
     """
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW)
+        fd = os.open(path, READ_FLAGS | os.O_NOFOLLOW)
     except OSError as e:
         if e.errno != errno.ELOOP:  # ELOOP: the file is a symbolic link
             raise RuleError(path, f"cannot read the file: {e.strerror}") from e
-        fd = _open_link(path, root, flags)
+        fd = _open_link(path, root, READ_FLAGS)
     try:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
             raise RuleError(path, f"not a regular file ({_kind(status.st_mode)}); not read")
-        data = _read_at_most(fd, MAX_RULE_BYTES + 1, status.st_size)
+        data = read_at_most(fd, MAX_RULE_BYTES + 1, status.st_size)
     finally:
         os.close(fd)
     if len(data) > MAX_RULE_BYTES:
@@ -117,10 +118,11 @@ def read_rule_text(path: Path, root: Path) -> str:
         raise RuleError(path, f"cannot read the file: not UTF-8 ({e.reason} at byte {e.start})") from e
 
 
-def _read_at_most(fd: int, limit: int, size: int) -> bytes:
+def read_at_most(fd: int, limit: int, size: int) -> bytes:
     """Up to `limit` bytes of the file, read in the size fstat gave (plus one byte, to see the end), not
     in one `limit`-sized buffer: a buffered read(limit) allocates a megabyte per rule file, 7 times the
-    time of reading it. A file that grows meanwhile is read on, still only up to `limit`."""
+    time of reading it. A file that grows meanwhile, or a read that stops short, is read on in chunks of
+    at most 64 KiB, still only up to `limit`. The cache reads its files with it too."""
     parts: list[bytes] = []
     total = 0
     chunk = min(size, limit - 1) + 1
@@ -130,7 +132,7 @@ def _read_at_most(fd: int, limit: int, size: int) -> bytes:
             break
         parts.append(part)
         total += len(part)
-        chunk = limit - total
+        chunk = min(limit - total, max(size + 1 - total, 1 << 16))
     return b"".join(parts)
 
 
